@@ -1,0 +1,65 @@
+"""Test settings: offline, no network, a private HF cache, and the shared BlendMimic3D folder."""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+from pathlib import Path
+
+# Must happen before huggingface_hub / transformers / datasets are imported (read at import time).
+_HF_HOME = tempfile.mkdtemp(prefix="gcnrefine-hf-")
+os.environ["HF_HOME"] = _HF_HOME
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("GCNREFINE_SHARED_DIR", REPO_ROOT.parent / "shared"))
+BLENDMIMIC3D_DIR = Path(os.environ.get("GCNREFINE_BLENDMIMIC3D_DIR", SHARED / "blendmimic3d"))
+EXAMPLE_PREDICTIONS = SHARED / "examples" / "in_the_wild_videopose3d_predictions.npy"
+
+_LOOPBACK = {"127.0.0.1", "::1", "localhost", "0.0.0.0"}
+_real_getaddrinfo = socket.getaddrinfo
+_real_connect = socket.socket.connect
+
+
+def _guarded_getaddrinfo(host, *args, **kwargs):
+    if host not in _LOOPBACK and host is not None:
+        raise OSError(f"network access blocked in tests: {host}")
+    return _real_getaddrinfo(host, *args, **kwargs)
+
+
+def _guarded_connect(self, address):
+    if isinstance(address, tuple) and address and address[0] not in _LOOPBACK:
+        raise OSError(f"network access blocked in tests: {address}")
+    return _real_connect(self, address)
+
+
+socket.getaddrinfo = _guarded_getaddrinfo
+socket.socket.connect = _guarded_connect
+
+
+def _require(path: Path, what: str) -> Path:
+    if path.exists():
+        return path
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{what} is required in CI but {path} is missing")
+    pytest.skip(f"{what} not found at {path}")
+
+
+@pytest.fixture(scope="session")
+def blendmimic3d_dir() -> Path:
+    """The real upstream BlendMimic3D annotations (read in place, never copied)."""
+    return _require(BLENDMIMIC3D_DIR, "the BlendMimic3D folder")
+
+
+@pytest.fixture(scope="session")
+def example_predictions_path() -> Path:
+    """The real VideoPose3D in-the-wild output, (396, 1, 17, 3) float32."""
+    return _require(EXAMPLE_PREDICTIONS, "the in-the-wild example")
