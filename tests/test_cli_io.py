@@ -1,0 +1,106 @@
+"""`gcnrefine refine` and the safe pose-file helpers."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from modeling_gcnrefine import GCNRefineConfig, GCNRefineModel
+from modeling_gcnrefine.cli import main, refine_file
+from modeling_gcnrefine.io import load_poses_file, save_poses_file
+
+SMALL = dict(joint_channels=[16, 16, 32], part_channels=[32, 32], fusion_channels=16, non_local_channels=16)
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    torch.manual_seed(0)
+    model = GCNRefineModel(GCNRefineConfig(**SMALL)).eval()
+    folder = tmp_path_factory.mktemp("refiner")
+    model.save_pretrained(folder)
+    return folder
+
+
+def poses(frames: int = 30) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    poses = rng.normal(scale=0.2, size=(frames, 17, 3))
+    poses[..., 2] += 4.0
+    return poses.astype(np.float32)
+
+
+def test_cli_refines_the_in_the_wild_example(tmp_path, model_dir, example_predictions_path):
+    out = tmp_path / "refined.npy"
+    assert main(["refine", str(example_predictions_path), "-o", str(out), "--model", str(model_dir)]) == 0
+    original = np.load(example_predictions_path, allow_pickle=False)
+    refined = np.load(out, allow_pickle=False)
+    assert refined.shape == original.shape == (396, 1, 17, 3)
+    assert refined.dtype == np.float32 and np.isfinite(refined).all()
+    np.testing.assert_allclose(refined[:, 0, 0], original[:, 0, 0], atol=1e-6)  # root kept
+
+
+def test_cli_refuses_to_overwrite_without_force(tmp_path, model_dir, capsys):
+    source = tmp_path / "in.npz"
+    save_poses_file(source, poses())
+    out = tmp_path / "out.npz"
+    out.write_bytes(b"precious")
+    assert main(["refine", str(source), "-o", str(out), "--model", str(model_dir)]) == 2
+    assert "exists" in capsys.readouterr().err
+    assert out.read_bytes() == b"precious"
+    assert main(["refine", str(source), "-o", str(out), "--model", str(model_dir), "--force"]) == 0
+    assert load_poses_file(out).shape == (30, 17, 3)
+
+
+def test_refine_file_flip_test(tmp_path, model_dir):
+    source = tmp_path / "in.npy"
+    np.save(source, poses())
+    out = refine_file(source, tmp_path / "out.npy", model=model_dir, flip_test=True)
+    assert np.load(out).shape == (30, 17, 3)
+    assert not list(tmp_path.glob(".out.npy*"))  # no temporary file left behind
+
+
+def test_pickled_object_array_is_refused(tmp_path):
+    path = tmp_path / "evil.npy"
+    np.save(path, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(ValueError, match="pickle"):
+        load_poses_file(path)
+
+
+def test_not_numpy_is_refused(tmp_path):
+    path = tmp_path / "fake.npy"
+    path.write_bytes(pickle.dumps({"poses": 1}))
+    with pytest.raises(ValueError, match=r"fake\.npy"):
+        load_poses_file(path)
+
+
+@pytest.mark.parametrize(
+    ("array", "message"),
+    [
+        (np.zeros((5, 16, 3), np.float32), "expected shape"),
+        (np.full((5, 17, 3), np.nan, np.float32), "only NaN"),
+        (np.zeros((5, 17, 3), np.complex64), "numeric"),
+    ],
+)
+def test_bad_arrays_are_refused(tmp_path, array, message):
+    path = tmp_path / "bad.npy"
+    np.save(path, array)
+    with pytest.raises(ValueError, match=message):
+        load_poses_file(path)
+
+
+def test_too_many_frames_and_npz_keys(tmp_path):
+    path = tmp_path / "two.npz"
+    np.savez(path, a=poses(10), b=poses(20))
+    with pytest.raises(ValueError, match="key"):
+        load_poses_file(path)
+    assert load_poses_file(path, key="b").shape == (20, 17, 3)
+    with pytest.raises(ValueError, match="at most 15 frames"):
+        load_poses_file(path, key="b", max_frames=15)
+
+
+def test_default_checkpoint_missing_is_a_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setenv("GCNREFINE_CHECKPOINT", str(tmp_path / "nothing"))
+    with pytest.raises(ValueError, match="GCNREFINE_CHECKPOINT"):
+        GCNRefineModel.from_pretrained()
