@@ -17,6 +17,9 @@ from pathlib import Path
 _SUBCOMMAND_MODULES: dict[str, str] = {
     "detect": "modeling_gcnrefine.detections",
     "lift": "modeling_gcnrefine.lifting",
+    "data": "dataset_scripts.export_blendmimic3d",
+    "backbone": "modeling_gcnrefine.backbone",
+    "train": "modeling_gcnrefine.train_refiner",
 }
 
 
