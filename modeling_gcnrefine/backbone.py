@@ -1,0 +1,346 @@
+"""Backbone predictions on BlendMimic3D: simulated detections -> built-in lifter -> 3D poses.
+
+The refiner learns from, and is judged on, a lifter's 3D poses computed from 2D detections that go
+wrong where joints are hidden. This module produces them honestly:
+
+- lifters are trained on SS1 + SS2 with the occlusion-naive ``visible_only`` detections (like the
+  published lifters, trained on clean Human3.6M detections, they never see occlusion errors);
+- predictions for SS1/SS2 sequences come from out-of-fold lifters (actions split in two folds; the
+  lifter trained on one fold predicts the other), never from a lifter that saw the sequence;
+- predictions for SS3 (the test subject) come from a lifter trained on all of SS1 + SS2.
+
+``run_backbone`` does it all, resumably (each lifter run resumes; finished prediction files are kept).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import zlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from .detections import simulate_detections
+from .geometry import normalize_screen_coordinates
+
+TRAIN_PRESET = "visible_only"
+FOLDS = ("fold0", "fold1")
+FULL = "full"
+
+
+@dataclass
+class CameraSequence:
+    """One camera sequence of BlendMimic3D in the array contract (anatomical joint labels)."""
+
+    subject: str
+    action: str
+    camera: int
+    keypoints_2d: np.ndarray  # (T, 17, 2) pixels
+    poses_3d: np.ndarray  # (T, 17, 3) camera frame, metres
+    visibility: np.ndarray  # (T, 17) bool, True = visible
+    image_size: tuple[int, int]  # (width, height)
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        return (self.subject, self.action, self.camera)
+
+    @property
+    def motion(self) -> tuple[str, str]:
+        """Actions and their ``_multi`` variant share one motion: they always go to the same fold."""
+        return (self.subject, self.action.removesuffix("_multi"))
+
+
+def camera_sequences(dataset: Any, limit: int | None = None) -> list[CameraSequence]:
+    """Rows of a ``sequences`` split as :class:`CameraSequence` (the first ``limit`` rows if given)."""
+    if limit is not None:
+        dataset = dataset.select(range(min(limit, len(dataset))))
+    columns = ["keypoints_2d", "keypoints_3d_camera", "visibility"]
+    arrays = dataset.with_format("numpy", columns=columns)
+    meta = dataset.select_columns(["subject", "action", "camera", "image_width", "image_height"])
+    out = []
+    for i, row in enumerate(meta):
+        camera = row["camera"]
+        index = int(camera["index"]) if isinstance(camera, dict) else int(camera)
+        item = arrays[i]
+        out.append(
+            CameraSequence(
+                subject=row["subject"],
+                action=row["action"],
+                camera=index,
+                keypoints_2d=np.asarray(item["keypoints_2d"], np.float32),
+                poses_3d=np.asarray(item["keypoints_3d_camera"], np.float32),
+                visibility=np.asarray(item["visibility"], bool),
+                image_size=(int(row["image_width"]), int(row["image_height"])),
+            )
+        )
+    return out
+
+
+def detection_seed(seed: int, sequence: CameraSequence) -> int:
+    """A per-sequence seed, stable across runs and machines (no Python hash randomisation)."""
+    return (seed * 1_000_003 + zlib.crc32("/".join(map(str, sequence.key)).encode())) % (2**32)
+
+
+def detect(sequence: CameraSequence, preset: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Simulated detector output ``(T, 17, 2)`` pixels and confidence ``(T, 17)`` for one sequence."""
+    return simulate_detections(
+        sequence.keypoints_2d, sequence.visibility, sequence.image_size, preset=preset, seed=detection_seed(seed, sequence)
+    )
+
+
+def assign_folds(sequences: Sequence[CameraSequence]) -> list[int]:
+    """Fold (0 or 1) of each sequence: whole motions, alternating in sorted order within each subject."""
+    motions = sorted({s.motion for s in sequences})
+    by_subject: dict[str, list[tuple[str, str]]] = {}
+    for motion in motions:
+        by_subject.setdefault(motion[0], []).append(motion)
+    fold_of = {m: i % 2 for group in by_subject.values() for i, m in enumerate(group)}
+    return [fold_of[s.motion] for s in sequences]
+
+
+def root_relative(poses: np.ndarray) -> np.ndarray:
+    return poses - poses[..., :1, :]
+
+
+class LifterChunks(Dataset):
+    """Training chunks for the temporal lifter: ``chunk`` output frames with their receptive field.
+
+    Item: ``keypoints_2d`` ``(chunk + RF - 1, 17, 2)`` normalised 2D (edges replicated) and ``labels``
+    ``(chunk, 17, 3)`` root-relative camera-frame 3D. Chunks tile every sequence; the last one of a
+    sequence is shifted back so all chunks are full (sequences shorter than ``chunk`` are padded by
+    edge replication on the label side too).
+    """
+
+    def __init__(self, inputs: Sequence[np.ndarray], targets: Sequence[np.ndarray], receptive_field: int, chunk: int = 32):
+        if chunk < 1:
+            raise ValueError(f"chunk: expected a positive integer, got {chunk!r}")
+        self.pad = receptive_field // 2
+        self.chunk = chunk
+        self.inputs = [torch.from_numpy(np.pad(x, ((self.pad, self.pad), (0, 0), (0, 0)), mode="edge").astype(np.float32)) for x in inputs]
+        self.targets = [torch.from_numpy(root_relative(y).astype(np.float32)) for y in targets]
+        self.index = []
+        for i, y in enumerate(self.targets):
+            length = len(y)
+            starts = list(range(0, max(length - chunk, 0) + 1, chunk))
+            if starts[-1] + chunk < length:
+                starts.append(length - chunk)
+            self.index.extend((i, s) for s in starts)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, item: int) -> dict[str, torch.Tensor]:
+        i, start = self.index[item]
+        target = self.targets[i]
+        frames = torch.arange(start, start + self.chunk).clamp_(max=len(target) - 1)  # short sequences: hold
+        window = torch.arange(start, start + self.chunk + 2 * self.pad).clamp_(max=len(self.inputs[i]) - 1)
+        return {"keypoints_2d": self.inputs[i][window], "labels": target[frames]}
+
+
+@dataclass
+class BackboneSettings:
+    """Settings of :func:`run_backbone`.
+
+    channels / filter_widths: the lifter (VideoPose3D's 1024 channels and [3, 3, 3] by default there;
+        512 here keeps the whole CPU run under an hour).
+    epochs / samples_per_epoch / batch_size / learning_rate / lr_decay: lifter training (chunks of
+        `chunk` output frames; about 6 minutes per lifter on a 2-core CPU with the defaults).
+    train_seeds: detection seeds of the `visible_only` training inputs (augmentation).
+    train_presets / test_presets / prediction_seeds: which predictions to write.
+    limit: use only the first `limit` rows of each split (CI-sized runs).
+    """
+
+    channels: int = 512
+    filter_widths: tuple[int, ...] = (3, 3, 3)
+    dropout: float = 0.25
+    epochs: int = 30
+    samples_per_epoch: int | None = 4000
+    batch_size: int = 64
+    chunk: int = 32
+    learning_rate: float = 1e-3
+    lr_decay: float = 0.95  # VideoPose3D's schedule: x0.95 per epoch, no extra halving
+    train_seeds: tuple[int, ...] = (0, 1)
+    train_presets: tuple[str, ...] = ("occluded", "visible_only")
+    test_presets: tuple[str, ...] = (
+        "none", "visible_only", "occluded",
+        "severity_0", "severity_0.001", "severity_0.005", "severity_0.01", "severity_0.03", "severity_0.05",
+    )
+    prediction_seeds: tuple[int, ...] = (0, 1)
+    test_prediction_seeds: tuple[int, ...] = (100,)
+    limit: int | None = None
+    seed: int = 0
+
+
+def _training_arguments(output_dir: Path, settings: BackboneSettings, has_eval: bool):
+    from .training import TrainingArguments
+
+    return TrainingArguments(
+        output_dir=str(output_dir),
+        epochs=settings.epochs,
+        batch_size=settings.batch_size,
+        learning_rate=settings.learning_rate,
+        samples_per_epoch=settings.samples_per_epoch,
+        seed=settings.seed,
+        resume=(output_dir / "checkpoints").exists(),
+        lr_decay=settings.lr_decay,
+        lr_decay_large=settings.lr_decay,
+        log_with="tensorboard",
+    )
+
+
+def train_lifter(
+    sequences: Sequence[CameraSequence],
+    output_dir: Path,
+    settings: BackboneSettings,
+    eval_sequences: Sequence[CameraSequence] = (),
+):
+    """Train one lifter on ``sequences`` (``visible_only`` detections, flip augmentation) and return it.
+
+    ``eval_sequences`` (ground-truth 2D) select ``best/``; a finished run is loaded, not retrained.
+    """
+    from .lifting import LifterConfig, TemporalLifterModel
+    from .training import random_flip_and_rotate, train
+
+    final = output_dir / "final"
+    best = output_dir / "best"
+    if (final / "config.json").exists():
+        return TemporalLifterModel.from_pretrained(best if (best / "config.json").exists() else final)
+    config = LifterConfig(channels=settings.channels, filter_widths=list(settings.filter_widths), dropout=settings.dropout)
+    torch.manual_seed(settings.seed)
+    model = TemporalLifterModel(config)
+    inputs, targets = [], []
+    for seed in settings.train_seeds:
+        for s in sequences:
+            keypoints, _ = detect(s, TRAIN_PRESET, seed)
+            inputs.append(normalize_screen_coordinates(keypoints, *s.image_size))
+            targets.append(s.poses_3d)
+    train_data = LifterChunks(inputs, targets, model.receptive_field, settings.chunk)
+    eval_data = None
+    if eval_sequences:
+        eval_data = LifterChunks(
+            [normalize_screen_coordinates(s.keypoints_2d, *s.image_size) for s in eval_sequences],
+            [s.poses_3d for s in eval_sequences],
+            model.receptive_field,
+            settings.chunk,
+        )
+
+    def flip(batch, generator):
+        return random_flip_and_rotate(batch, generator, keys=("keypoints_2d", "labels"), rotate=False)
+
+    result = train(
+        model, train_data, eval_data, args=_training_arguments(output_dir, settings, eval_data is not None), batch_transform=flip
+    )
+    return TemporalLifterModel.from_pretrained(result.best_path or result.final_path)
+
+
+def lift_sequence(lifter, sequence: CameraSequence, preset: str, seed: int) -> np.ndarray:
+    """Root-relative camera-frame 3D ``(T, 17, 3)`` from simulated detections of one sequence."""
+    keypoints, _ = detect(sequence, preset, seed)
+    return np.asarray(lifter.lift(keypoints, image_size=sequence.image_size, flip_test=True), np.float32)
+
+
+def mpjpe_mm(predictions: Iterable[np.ndarray], sequences: Iterable[CameraSequence]) -> float:
+    """Frame-weighted MPJPE (mm) of root-relative predictions against the sequences' ground truth."""
+    errors = [
+        np.linalg.norm(root_relative(p) - root_relative(s.poses_3d), axis=-1).mean(axis=-1)
+        for p, s in zip(predictions, sequences)
+    ]
+    return float(np.concatenate(errors).mean() * 1000)
+
+
+def prediction_path(out_dir: Path, split: str, preset: str, seed: int) -> Path:
+    return out_dir / "predictions" / f"{split}_{preset}_seed{seed}.npz"
+
+
+def _save(path: Path, sequences: Sequence[CameraSequence], predictions: Sequence[np.ndarray]) -> None:
+    from .predictions import save_predictions
+
+    positions: dict[str, dict[str, list[np.ndarray]]] = {}
+    for s, p in sorted(zip(sequences, predictions), key=lambda item: item[0].key):
+        positions.setdefault(s.subject, {}).setdefault(s.action, []).append(p)
+    save_predictions(path, positions, overwrite=True)
+
+
+def run_backbone(source: str | Path | None, out_dir: str | Path, settings: BackboneSettings | None = None) -> dict:
+    """Train the out-of-fold and full lifters and write every prediction file; returns the metrics.
+
+    Writes ``out_dir/lifters/{fold0,fold1,full}/`` (training runs), ``out_dir/predictions/*.npz``
+    (``positions_3d`` layout) and ``out_dir/backbone_metrics.json``.
+    """
+    from tqdm.auto import tqdm
+
+    from .data import load_blendmimic3d
+
+    settings = settings or BackboneSettings()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    dataset = load_blendmimic3d(source)
+    train_sequences = camera_sequences(dataset["train"], settings.limit)
+    test_sequences = camera_sequences(dataset["test"], settings.limit)
+    folds = assign_folds(train_sequences)
+
+    lifters = {}
+    for fold, name in enumerate(FOLDS):
+        train_part = [s for s, f in zip(train_sequences, folds) if f == fold]
+        held_out = [s for s, f in zip(train_sequences, folds) if f != fold]
+        lifters[name] = train_lifter(train_part, out_dir / "lifters" / name, settings, eval_sequences=held_out)
+    lifters[FULL] = train_lifter(train_sequences, out_dir / "lifters" / FULL, settings)
+
+    metrics: dict[str, Any] = {"settings": dataclasses.asdict(settings), "held_out_gt2d_mpjpe_mm": {}, "test_mpjpe_mm": {}}
+    # Held-out SS1/SS2 actions with ground-truth 2D: each fold's lifter on the other fold.
+    for fold, name in enumerate(FOLDS):
+        held_out = [s for s, f in zip(train_sequences, folds) if f != fold]
+        predictions = [lift_sequence(lifters[name], s, "none", 0) for s in held_out]
+        metrics["held_out_gt2d_mpjpe_mm"][name] = mpjpe_mm(predictions, held_out)
+
+    jobs = [("train", p, seed) for p in settings.train_presets for seed in settings.prediction_seeds]
+    jobs += [("test", p, seed) for p in settings.test_presets for seed in settings.test_prediction_seeds]
+    for split, preset, seed in tqdm(jobs, desc="backbone predictions"):
+        path = prediction_path(out_dir, split, preset, seed)
+        sequences = train_sequences if split == "train" else test_sequences
+        if split == "train":
+            # Out of fold: the lifter trained on the other fold predicts each sequence.
+            predictions = [lift_sequence(lifters[FOLDS[1 - f]], s, preset, seed) for s, f in zip(sequences, folds)]
+        else:
+            predictions = [lift_sequence(lifters[FULL], s, preset, seed) for s in sequences]
+        if split == "test":
+            metrics["test_mpjpe_mm"][f"{preset}_seed{seed}"] = mpjpe_mm(predictions, sequences)
+        else:
+            metrics.setdefault("train_oof_mpjpe_mm", {})[f"{preset}_seed{seed}"] = mpjpe_mm(predictions, sequences)
+        if not path.exists():
+            _save(path, sequences, predictions)
+    (out_dir / "backbone_metrics.json").write_text(json.dumps(metrics, indent=2))
+    return metrics
+
+
+def add_cli(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "backbone",
+        help="train the built-in lifters (out-of-fold) and write backbone predictions for BlendMimic3D",
+        description=run_backbone.__doc__.splitlines()[0],
+    )
+    parser.add_argument("--data", default=None, help="BlendMimic3D source (raw folder, exported folder, Hub id)")
+    parser.add_argument("--out", default="outputs/backbone", help="output folder (resumable)")
+    defaults = BackboneSettings()
+    parser.add_argument("--channels", type=int, default=defaults.channels)
+    parser.add_argument("--epochs", type=int, default=defaults.epochs)
+    parser.add_argument("--samples-per-epoch", type=int, default=defaults.samples_per_epoch)
+    parser.add_argument("--limit", type=int, default=None, help="first N rows per split (small runs)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.set_defaults(func=_run_cli)
+
+
+def _run_cli(args: argparse.Namespace) -> int:
+    settings = BackboneSettings(
+        channels=args.channels, epochs=args.epochs, samples_per_epoch=args.samples_per_epoch, limit=args.limit, seed=args.seed
+    )
+    metrics = run_backbone(args.data, args.out, settings)
+    print(json.dumps({k: v for k, v in metrics.items() if k != "settings"}, indent=2))
+    return 0

@@ -1,0 +1,219 @@
+"""Train the refiner on BlendMimic3D backbone predictions (`gcnrefine train`).
+
+Data: (backbone prediction, ground truth) windows of SS1 + SS2 from ``gcnrefine backbone``'s
+out-of-fold prediction files, mixing the ``occluded`` and ``visible_only`` detection presets (so the
+model learns to fix occlusions and to leave good poses alone) and several detection seeds
+(augmentation). Whole motions are held out for validation; SS3 is never read here. Each batch gets a
+random mirror and a random viewpoint change (yaw over the full circle, tilt within ±20°), the same for
+input and target: without it a refiner learns the training cameras (DESIGN.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .backbone import CameraSequence, camera_sequences, detect, prediction_path
+
+DEFAULT_PRESETS = ("occluded", "visible_only")
+
+
+@dataclass
+class RefinerDataSettings:
+    """Which backbone predictions become training windows.
+
+    presets / seeds: prediction files ``train_<preset>_seed<seed>.npz`` of the backbone folder.
+    val_motions_per_subject: whole motions (an action and its `_multi` variant) held out per subject.
+    stride: window centres every `stride` frames (1 = every frame; the epoch subsamples anyway).
+    limit: first rows of the train split only (small runs).
+    """
+
+    presets: tuple[str, ...] = DEFAULT_PRESETS
+    seeds: tuple[int, ...] = (0, 1)
+    val_motions_per_subject: int = 2
+    stride: int = 1
+    limit: int | None = None
+    split_seed: int = 0
+
+
+@dataclass
+class RefinerSequences:
+    """Aligned per-sequence arrays for windows: inputs (predictions), targets, visibility, confidence."""
+
+    inputs: list[np.ndarray] = field(default_factory=list)
+    targets: list[np.ndarray] = field(default_factory=list)
+    visibility: list[np.ndarray] = field(default_factory=list)
+    confidence: list[np.ndarray] = field(default_factory=list)
+    keys: list[tuple[str, str, int, str, int]] = field(default_factory=list)
+
+
+def validation_motions(sequences: Sequence[CameraSequence], per_subject: int, seed: int = 0) -> set[tuple[str, str]]:
+    """Held-out motions: ``per_subject`` per subject, chosen by a seeded shuffle."""
+    rng = np.random.default_rng(seed)
+    chosen = set()
+    for subject in sorted({s.subject for s in sequences}):
+        motions = sorted({s.motion for s in sequences if s.subject == subject})
+        if per_subject >= len(motions):
+            raise ValueError(f"val_motions_per_subject: expected fewer than {len(motions)} for {subject}, got {per_subject}")
+        for i in rng.permutation(len(motions))[:per_subject]:
+            chosen.add(motions[i])
+    return chosen
+
+
+def load_refiner_sequences(
+    backbone_dir: str | Path, dataset_source: Any, settings: RefinerDataSettings
+) -> tuple[RefinerSequences, RefinerSequences]:
+    """(train, validation) sequences from the backbone folder's train prediction files."""
+    from .data import load_blendmimic3d
+    from .predictions import load_predictions
+
+    backbone_dir = Path(backbone_dir)
+    dataset = load_blendmimic3d(dataset_source)
+    sequences = camera_sequences(dataset["train"], settings.limit)  # SS1 + SS2 only
+    if any(s.subject == "SS3" for s in sequences):
+        raise ValueError("dataset: the train split holds SS3, the test subject; refusing to train on it")
+    held_out = validation_motions(sequences, settings.val_motions_per_subject, settings.split_seed)
+    train, val = RefinerSequences(), RefinerSequences()
+    for preset in settings.presets:
+        for seed in settings.seeds:
+            path = prediction_path(backbone_dir, "train", preset, seed)
+            if not path.exists():
+                raise ValueError(f"backbone_dir: expected {path} (run `gcnrefine backbone` first), not found")
+            predictions = load_predictions(path)
+            for s in sequences:
+                try:
+                    predicted = predictions[s.subject][s.action][s.camera]
+                except (KeyError, IndexError):
+                    raise ValueError(f"{path.name}: no prediction for {s.key}") from None
+                if len(predicted) != len(s.poses_3d):
+                    raise ValueError(f"{path.name}: {s.key} has {len(predicted)} frames, expected {len(s.poses_3d)}")
+                _, confidence = detect(s, preset, seed)  # deterministic: the same detections the backbone saw
+                part = val if s.motion in held_out else train
+                part.inputs.append(predicted)
+                part.targets.append(s.poses_3d)
+                part.visibility.append(s.visibility)
+                part.confidence.append(confidence)
+                part.keys.append((*s.key, preset, seed))
+    return train, val
+
+
+class RefinerWindows(torch.utils.data.Dataset):
+    """Centred windows ``(T, 17, 3)`` of predictions and targets (edges replicated), as the model's kwargs."""
+
+    def __init__(self, sequences: RefinerSequences, num_frames: int, stride: int = 1, with_confidence: bool = False):
+        from .data import PoseWindows
+
+        inputs = sequences.inputs
+        if with_confidence:
+            inputs = [np.concatenate([x, c[..., None]], axis=-1) for x, c in zip(sequences.inputs, sequences.confidence)]
+        self.windows = PoseWindows(inputs, sequences.targets, sequences.visibility, window=num_frames, stride=stride)
+        self.with_confidence = with_confidence
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        item = self.windows[index]
+        out = {"poses_3d": item["inputs"][..., :3], "labels": item["targets"]}
+        if self.with_confidence:
+            out["confidence"] = item["inputs"][..., 3]
+        return out
+
+
+def train_refiner(
+    backbone_dir: str | Path,
+    output_dir: str | Path,
+    config=None,
+    dataset_source: Any = None,
+    data_settings: RefinerDataSettings | None = None,
+    training_args=None,
+):
+    """Train a :class:`GCNRefineModel` on backbone predictions; returns the training result."""
+    from .configuration_gcnrefine import GCNRefineConfig
+    from .modeling_gcnrefine import GCNRefineModel
+    from .training import TrainingArguments, random_flip_and_rotate, train
+
+    config = config or GCNRefineConfig()
+    data_settings = data_settings or RefinerDataSettings()
+    training_args = training_args or TrainingArguments(output_dir=str(output_dir), metric_for_best="loss_mpjpe")
+    train_sequences, val_sequences = load_refiner_sequences(backbone_dir, dataset_source, data_settings)
+    with_confidence = config.in_channels == 4
+    train_data = RefinerWindows(train_sequences, config.num_frames, data_settings.stride, with_confidence)
+    val_data = RefinerWindows(val_sequences, config.num_frames, max(data_settings.stride, 4), with_confidence)
+    torch.manual_seed(training_args.seed)
+    model = GCNRefineModel(config)
+
+    def augment(batch, generator):
+        if not with_confidence:
+            return random_flip_and_rotate(batch, generator, keys=("poses_3d", "labels"))
+        # Mirroring swaps left/right joints, so confidence rides along as a 3-vector whose norm
+        # survives the rotation and the x negation.
+        carried = {**batch, "confidence": batch["confidence"][..., None].expand(-1, -1, -1, 3) / 3**0.5}
+        out = random_flip_and_rotate(carried, generator, keys=("poses_3d", "labels", "confidence"))
+        return {**out, "confidence": torch.linalg.vector_norm(out["confidence"], dim=-1)}
+
+    result = train(model, train_data, val_data, args=training_args, batch_transform=augment)
+    meta = {
+        "backbone_dir": str(backbone_dir),
+        "train_sequences": len(train_sequences.keys),
+        "val_sequences": len(val_sequences.keys),
+        "val_motions": sorted({(k[0], k[1].removesuffix("_multi")) for k in val_sequences.keys}),
+        "train_windows": len(train_data),
+        "val_windows": len(val_data),
+    }
+    (Path(output_dir) / "data.json").write_text(json.dumps(meta, indent=2))
+    return result
+
+
+def add_cli(subparsers) -> None:
+    from .training import add_training_arguments
+
+    parser = subparsers.add_parser(
+        "train",
+        help="train the refiner on backbone predictions (Accelerate; CPU, GPU or many)",
+        description=__doc__.splitlines()[0],
+    )
+    parser.add_argument("--backbone", default="outputs/backbone", help="folder written by `gcnrefine backbone`")
+    parser.add_argument("--data", default=None, help="BlendMimic3D source (raw folder, exported folder, Hub id)")
+    parser.add_argument("--config", default=None, help="JSON file or inline JSON of GCNRefineConfig overrides")
+    parser.add_argument("--presets", nargs="+", default=list(DEFAULT_PRESETS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
+    parser.add_argument("--limit", type=int, default=None, help="first N rows of the train split (small runs)")
+    parser.add_argument("--val-motions-per-subject", type=int, default=2, help="whole motions held out per subject")
+    add_training_arguments(
+        parser,
+        defaults={"output_dir": "outputs/refiner", "metric_for_best": "loss_mpjpe", "samples_per_epoch": 8192},
+    )
+    parser.set_defaults(func=_run_cli)
+
+
+def _run_cli(args: argparse.Namespace) -> int:
+    from .configuration_gcnrefine import GCNRefineConfig
+    from .training import training_arguments_from_namespace
+
+    overrides = {}
+    if args.config:
+        text = Path(args.config).read_text() if Path(args.config).is_file() else args.config
+        overrides = json.loads(text)
+    settings = RefinerDataSettings(
+        presets=tuple(args.presets),
+        seeds=tuple(args.seeds),
+        limit=args.limit,
+        val_motions_per_subject=args.val_motions_per_subject,
+    )
+    training_args = training_arguments_from_namespace(args)
+    result = train_refiner(
+        args.backbone, training_args.output_dir, GCNRefineConfig(**overrides), args.data, settings, training_args
+    )
+    print(f"best: {result.best_path} ({result.best_metric}), final: {result.final_path}")
+    return 0
+
+
+__all__ = ["RefinerDataSettings", "RefinerWindows", "load_refiner_sequences", "train_refiner", "validation_motions"]

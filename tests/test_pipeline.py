@@ -1,0 +1,146 @@
+"""Backbone predictions (out-of-fold lifters) and refiner training on BlendMimic3D, on a small subset."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from modeling_gcnrefine import GCNRefineConfig, GCNRefineModel
+from modeling_gcnrefine.backbone import (
+    BackboneSettings,
+    CameraSequence,
+    LifterChunks,
+    assign_folds,
+    detection_seed,
+    prediction_path,
+    run_backbone,
+)
+from modeling_gcnrefine.predictions import load_predictions
+from modeling_gcnrefine.train_refiner import RefinerDataSettings, load_refiner_sequences, train_refiner
+from modeling_gcnrefine.training import TrainingArguments
+
+TINY = dict(joint_channels=[8, 8, 16], part_channels=[16, 16], fusion_channels=8, non_local_channels=8)
+
+
+def fake_sequence(subject, action, camera, length=10):
+    return CameraSequence(
+        subject, action, camera, np.zeros((length, 17, 2), np.float32), np.zeros((length, 17, 3), np.float32),
+        np.ones((length, 17), bool), (100, 100),
+    )
+
+
+def test_folds_keep_motions_together_and_split_every_subject():
+    sequences = [
+        fake_sequence(s, a, c)
+        for s in ("SS1", "SS2")
+        for a in ("A", "B", "C", "C_multi", "D")
+        for c in range(4)
+    ]
+    folds = assign_folds(sequences)
+    by_motion = {}
+    for s, f in zip(sequences, folds):
+        by_motion.setdefault(s.motion, set()).add(f)
+    assert all(len(v) == 1 for v in by_motion.values())  # cameras and _multi twins stay together
+    for subject in ("SS1", "SS2"):
+        assert {f for s, f in zip(sequences, folds) if s.subject == subject} == {0, 1}
+
+
+def test_detection_seed_is_stable_and_distinct():
+    a, b = fake_sequence("SS1", "A", 0), fake_sequence("SS1", "A", 1)
+    assert detection_seed(0, a) == detection_seed(0, fake_sequence("SS1", "A", 0))
+    assert len({detection_seed(0, a), detection_seed(0, b), detection_seed(1, a)}) == 3
+
+
+def test_lifter_chunks_align_inputs_and_labels():
+    length, field = 7, 5
+    inputs = [np.arange(length, dtype=np.float32)[:, None, None] * np.ones((1, 17, 2), np.float32)]
+    targets = [np.arange(length, dtype=np.float32)[:, None, None] * np.ones((1, 17, 3), np.float32)]
+    targets[0][:, 0] = 0  # root-relative already
+    chunks = LifterChunks(inputs, targets, receptive_field=field, chunk=3)
+    covered = set()
+    for item in (chunks[i] for i in range(len(chunks))):
+        assert item["keypoints_2d"].shape == (3 + field - 1, 17, 2)
+        assert item["labels"].shape == (3, 17, 3)
+        frames = item["labels"][:, 1, 0].int().tolist()
+        covered.update(frames)
+        # Output frame t sees inputs t-2..t+2 (edges replicated): the window centre is frame t.
+        centres = item["keypoints_2d"][field // 2 : field // 2 + 3, 1, 0].int().tolist()
+        assert centres == frames
+    assert covered == set(range(length))
+
+
+@pytest.fixture(scope="module")
+def backbone_dir(tmp_path_factory, blendmimic3d_dir):
+    out = tmp_path_factory.mktemp("backbone")
+    settings = BackboneSettings(
+        channels=32,
+        epochs=2,
+        samples_per_epoch=32,
+        batch_size=16,
+        limit=8,
+        train_seeds=(0,),
+        test_presets=("none", "occluded"),
+        prediction_seeds=(0,),
+        test_prediction_seeds=(0,),
+    )
+    metrics = run_backbone(blendmimic3d_dir, out, settings)
+    return out, metrics
+
+
+def test_backbone_writes_out_of_fold_predictions(backbone_dir, blendmimic3d_dir):
+    out, metrics = backbone_dir
+    for name in ("fold0", "fold1", "full"):
+        assert (out / "lifters" / name / "final" / "model.safetensors").exists()
+    assert set(metrics["held_out_gt2d_mpjpe_mm"]) == {"fold0", "fold1"}
+    assert all(np.isfinite(v) for v in metrics["test_mpjpe_mm"].values())
+    train = load_predictions(prediction_path(out, "train", "occluded", 0))
+    test = load_predictions(prediction_path(out, "test", "occluded", 0))
+    assert set(train) <= {"SS1", "SS2"} and set(test) == {"SS3"}
+    first = next(iter(next(iter(train.values())).values()))[0]
+    assert first.ndim == 3 and first.shape[1:] == (17, 3) and np.isfinite(first).all()
+    saved = json.loads((out / "backbone_metrics.json").read_text())
+    assert saved["test_mpjpe_mm"] == metrics["test_mpjpe_mm"]
+    # A second run reuses the finished lifters and files (resumable) and gives the same numbers.
+    again = run_backbone(blendmimic3d_dir, out, _settings(metrics))
+    assert again["test_mpjpe_mm"] == metrics["test_mpjpe_mm"]
+
+
+def _settings(metrics):
+    saved = metrics["settings"]
+    return BackboneSettings(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved.items()})
+
+
+def test_refiner_trains_on_backbone_predictions(backbone_dir, blendmimic3d_dir, tmp_path):
+    out, _ = backbone_dir
+    data = RefinerDataSettings(presets=("occluded", "visible_only"), seeds=(0,), limit=8, val_motions_per_subject=1)
+    train_part, val_part = load_refiner_sequences(out, blendmimic3d_dir, data)
+    assert train_part.keys and val_part.keys
+    train_motions = {(k[0], k[1]) for k in train_part.keys}
+    val_motions = {(k[0], k[1]) for k in val_part.keys}
+    assert not train_motions & val_motions  # whole motions held out
+    assert all(k[0] != "SS3" for k in train_part.keys + val_part.keys)
+    args = TrainingArguments(
+        output_dir=str(tmp_path / "refiner"), epochs=2, batch_size=32, samples_per_epoch=128,
+        metric_for_best="loss_mpjpe", log_with=None,
+    )
+    result = train_refiner(out, tmp_path / "refiner", GCNRefineConfig(**TINY), blendmimic3d_dir, data, args)
+    loaded = GCNRefineModel.from_pretrained(result.best_path)
+    refined = loaded.refine(train_part.inputs[0])
+    assert refined.shape == train_part.inputs[0].shape and np.isfinite(refined).all()
+    assert json.loads((tmp_path / "refiner" / "data.json").read_text())["train_windows"] > 0
+
+
+def test_refiner_trains_with_confidence_channel(backbone_dir, blendmimic3d_dir, tmp_path):
+    out, _ = backbone_dir
+    data = RefinerDataSettings(presets=("occluded",), seeds=(0,), limit=8, val_motions_per_subject=1)
+    args = TrainingArguments(
+        output_dir=str(tmp_path / "refiner"), epochs=1, batch_size=32, samples_per_epoch=64, log_with=None,
+        metric_for_best="loss_mpjpe",
+    )
+    result = train_refiner(out, tmp_path / "refiner", GCNRefineConfig(in_channels=4, **TINY), blendmimic3d_dir, data, args)
+    model = GCNRefineModel.from_pretrained(result.final_path)
+    assert model.config.in_channels == 4
+    assert torch.isfinite(model(torch.zeros(1, 3, 17, 3), confidence=torch.ones(1, 3, 17)).refined).all()
