@@ -20,6 +20,7 @@ _SUBCOMMAND_MODULES: dict[str, str] = {
     "data": "dataset_scripts.export_blendmimic3d",
     "backbone": "modeling_gcnrefine.backbone",
     "train": "modeling_gcnrefine.train_refiner",
+    "evaluate": "modeling_gcnrefine.evaluate_blendmimic3d",
 }
 
 

@@ -144,3 +144,26 @@ def test_refiner_trains_with_confidence_channel(backbone_dir, blendmimic3d_dir, 
     model = GCNRefineModel.from_pretrained(result.final_path)
     assert model.config.in_channels == 4
     assert torch.isfinite(model(torch.zeros(1, 3, 17, 3), confidence=torch.ones(1, 3, 17)).refined).all()
+
+
+def test_evaluate_writes_the_report(backbone_dir, blendmimic3d_dir, tmp_path):
+    from modeling_gcnrefine.evaluate_blendmimic3d import evaluate_blendmimic3d
+
+    out, _ = backbone_dir
+    torch.manual_seed(0)
+    refiner = tmp_path / "refiner"
+    GCNRefineModel(GCNRefineConfig(**TINY)).save_pretrained(refiner)
+    report = evaluate_blendmimic3d(
+        out, refiner, tmp_path / "report", compact=refiner, dataset_source=blendmimic3d_dir,
+        val_motions_per_subject=1, limit=8,
+    )
+    assert (tmp_path / "report" / "report.md").exists() and (tmp_path / "report" / "report.json").exists()
+    occluded = report["presets"]["occluded"]
+    assert {"backbone", "gcn", "gcn_compact", "savgol", "gaussian", "one_euro"} <= set(occluded)
+    assert report["meta"]["throughput"]["gcn"] > 0
+    assert "none" not in report["presets"]  # ground-truth 2D is not a detection preset
+    names = {g["name"] for g in report["goals"]}
+    assert {"occluded_mpjpe_reduction", "clean_input_do_no_harm", "beats_best_filter"} <= names
+    assert occluded["backbone"]["mean"]["mpjpe"] > 0
+    # The GCN row really is the refiner's output, not the backbone's numbers copied.
+    assert occluded["gcn"]["mean"]["mpjpe"] != occluded["backbone"]["mean"]["mpjpe"]

@@ -1,0 +1,199 @@
+"""`gcnrefine evaluate`: the paper's table on BlendMimic3D SS3, side by side with classical filters.
+
+Protocol: SS3 (the test subject), all 4 cameras, the backbone's fixed detection seeds. For each
+detection preset found in the backbone folder (``occluded``, ``visible_only``, the severity sweep)
+and each method (backbone alone, + GCN, + compact GCN, + Savitzky-Golay / Gaussian / One-Euro filters
+whose parameters are tuned on the validation motions of SS1 + SS2, never on SS3), the report gives
+MPJPE, P-MPJPE and MPJVE per action and over actions, occluded- and visible-joint MPJPE and MPJPE by
+number of occluded keypoints. A user's own SS3 prediction file (``positions_3d`` layout) can be
+evaluated too, as its own backbone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .backbone import camera_sequences
+from .evaluation import (
+    BACKBONE,
+    COMPACT,
+    FILTERS,
+    GCN,
+    SequenceRecord,
+    check_goals,
+    evaluate_records,
+    smooth_records,
+    tune_filter,
+    write_report,
+)
+from .train_refiner import validation_motions
+
+_FILE = re.compile(r"^(train|test)_(.+)_seed(\d+)\.npz$")
+
+
+def _prediction_files(backbone_dir: Path, split: str) -> dict[str, tuple[int, Path]]:
+    """``{preset: (seed, path)}`` for the lowest seed of each preset of ``split``."""
+    found: dict[str, tuple[int, Path]] = {}
+    for path in sorted((backbone_dir / "predictions").glob(f"{split}_*.npz")):
+        match = _FILE.match(path.name)
+        if match:
+            preset, seed = match.group(2), int(match.group(3))
+            if preset not in found or seed < found[preset][0]:
+                found[preset] = (seed, path)
+    return found
+
+
+def _records(sequences, predictions) -> list[SequenceRecord]:
+    records = []
+    for s in sequences:
+        try:
+            predicted = predictions[s.subject][s.action][s.camera]
+        except (KeyError, IndexError):
+            raise ValueError(f"predictions: no entry for {s.key}") from None
+        if len(predicted) != len(s.poses_3d):
+            raise ValueError(f"predictions: {s.key} has {len(predicted)} frames, expected {len(s.poses_3d)}")
+        records.append(SequenceRecord(s.subject, s.action, s.camera, predicted, s.poses_3d, s.visibility))
+    return records
+
+
+def _refined(records: list[SequenceRecord], model, flip_test: bool) -> list[SequenceRecord]:
+    return [
+        SequenceRecord(r.subject, r.action, r.camera, model.refine(r.predicted, flip_test=flip_test), r.target, r.visibility)
+        for r in records
+    ]
+
+
+def measure_throughput(model, frames: int = 4000, flip_test: bool = False, repeats: int = 2) -> float:
+    """Frames per second of ``model.refine`` on a synthetic ``frames``-long sequence (best of ``repeats``)."""
+    rng = np.random.default_rng(0)
+    poses = rng.normal(scale=0.2, size=(frames, 17, 3)).astype(np.float32)
+    poses[..., 2] += 4.0
+    model.refine(poses[:256], flip_test=flip_test)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        model.refine(poses, flip_test=flip_test)
+        best = min(best, time.perf_counter() - start)
+    return frames / best
+
+
+def evaluate_blendmimic3d(
+    backbone_dir: str | Path,
+    refiner: str | Path | None,
+    out_dir: str | Path,
+    compact: str | Path | None = None,
+    dataset_source: Any = None,
+    user_predictions: str | Path | None = None,
+    flip_test: bool = True,
+    overwrite: bool = False,
+    val_motions_per_subject: int = 2,
+    limit: int | None = None,
+) -> dict:
+    """Evaluate on SS3 and write the report folder; returns the report dict (with ``goals``).
+
+    ``limit`` keeps the first rows of each split only (small runs that match a limited backbone run).
+    """
+    from tqdm.auto import tqdm
+
+    from .data import load_blendmimic3d
+    from .modeling_gcnrefine import GCNRefineModel
+    from .predictions import load_predictions
+
+    backbone_dir, out_dir = Path(backbone_dir), Path(out_dir)
+    dataset = load_blendmimic3d(dataset_source)
+    test_sequences = camera_sequences(dataset["test"], limit)
+    train_sequences = camera_sequences(dataset["train"], limit)
+    models = {GCN: GCNRefineModel.from_pretrained(refiner)}
+    if compact is not None:
+        models[COMPACT] = GCNRefineModel.from_pretrained(compact)
+
+    # Filter parameters: tuned on the refiner's validation motions (SS1 + SS2), occluded preset.
+    held_out = validation_motions(train_sequences, val_motions_per_subject)
+    val_sequences = [s for s in train_sequences if s.motion in held_out]
+    train_files = _prediction_files(backbone_dir, "train")
+    if "occluded" not in train_files:
+        raise ValueError(f"backbone_dir: expected train_occluded_seed*.npz under {backbone_dir / 'predictions'}")
+    val_records = _records(val_sequences, load_predictions(train_files["occluded"][1]))
+    filter_params = {}
+    for name in tqdm(FILTERS, desc="tuning filters on validation"):
+        params, score = tune_filter(name, [r.predicted for r in val_records], [r.target for r in val_records])
+        filter_params[name] = {"params": params, "validation_mpjpe_mm": score}
+
+    presets: dict[str, dict] = {}
+    test_files = _prediction_files(backbone_dir, "test")
+    if not test_files:
+        raise ValueError(f"backbone_dir: expected test_*.npz prediction files under {backbone_dir / 'predictions'}")
+    sources = {preset: path for preset, (_, path) in test_files.items() if preset != "none"}
+    if user_predictions is not None:
+        sources["user_predictions"] = Path(user_predictions)
+    for preset, path in tqdm(sorted(sources.items()), desc="evaluating presets"):
+        records = _records(test_sequences, load_predictions(path))
+        results = {BACKBONE: evaluate_records(records)}
+        for name, model in models.items():
+            results[name] = evaluate_records(_refined(records, model, flip_test))
+        for name, entry in filter_params.items():
+            results[name] = evaluate_records(smooth_records(records, name, entry["params"]))
+        presets[preset] = results
+
+    meta = {
+        "backbone_dir": str(backbone_dir),
+        "backbone_metrics": _read_json(backbone_dir / "backbone_metrics.json"),
+        "refiner": str(refiner),
+        "compact": None if compact is None else str(compact),
+        "flip_test": flip_test,
+        "detection_seeds": {preset: seed for preset, (seed, _) in test_files.items()},
+        "filters": filter_params,
+        "validation_motions": sorted(map(list, held_out)),
+        "throughput": {name: measure_throughput(model) for name, model in models.items()},
+        "parameters": {name: sum(p.numel() for p in m.parameters()) for name, m in models.items()},
+        "torch_threads": torch.get_num_threads(),
+    }
+    report = {"presets": presets, "meta": meta}
+    write_report(report, out_dir, overwrite=overwrite)
+    report["goals"] = check_goals(report)
+    return report
+
+
+def _read_json(path: Path):
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def add_cli(subparsers) -> None:
+    parser = subparsers.add_parser("evaluate", help="evaluate backbone, GCN and filters on BlendMimic3D SS3")
+    parser.add_argument("--backbone", default="outputs/backbone", help="folder written by `gcnrefine backbone`")
+    parser.add_argument("--model", default=None, help="refiner folder or Hub id (default: the shipped checkpoint)")
+    parser.add_argument("--compact", default=None, help="a compact refiner to compare (folder or Hub id)")
+    parser.add_argument("--data", default=None, help="BlendMimic3D source (raw folder, exported folder, Hub id)")
+    parser.add_argument("--predictions", default=None, help="your own SS3 predictions (.npz, positions_3d layout)")
+    parser.add_argument("--no-flip-test", action="store_true", help="refine without flip test-time augmentation")
+    parser.add_argument("-o", "--out", default="outputs/report", help="report folder")
+    parser.add_argument("--force", action="store_true", help="replace an existing report folder's files")
+    parser.set_defaults(func=_run_cli)
+
+
+def _run_cli(args: argparse.Namespace) -> int:
+    from .modeling_gcnrefine import default_checkpoint
+
+    report = evaluate_blendmimic3d(
+        args.backbone,
+        args.model or default_checkpoint(),
+        args.out,
+        compact=args.compact,
+        dataset_source=args.data,
+        user_predictions=args.predictions,
+        flip_test=not args.no_flip_test,
+        overwrite=args.force,
+    )
+    for goal in report["goals"]:
+        status = {True: "PASS", False: "FAIL", None: "n/a"}[goal["passed"]]
+        print(f"{status:4}  {goal['name']}: {goal['measured']} (target {goal['target']})")
+    print(f"report: {Path(args.out) / 'report.md'}")
+    return 0
