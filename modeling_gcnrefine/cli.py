@@ -21,6 +21,7 @@ _SUBCOMMAND_MODULES: dict[str, str] = {
     "backbone": "modeling_gcnrefine.backbone",
     "train": "modeling_gcnrefine.train_refiner",
     "evaluate": "modeling_gcnrefine.evaluate_blendmimic3d",
+    "video": "modeling_gcnrefine.video",
 }
 
 

@@ -172,3 +172,6 @@ def mirror_blendmimic3d(array, axis: int = -2):
     The permutation is its own inverse, so this also maps anatomical back to upstream labels.
     """
     return np.take(np.asarray(array), BLENDMIMIC3D_UPSTREAM_TO_ANATOMICAL, axis=axis)
+
+
+from .coco import coco_to_h36m  # noqa: E402, F401  (the one conversion lives in coco.py; re-exported here)
