@@ -151,7 +151,7 @@ class BackboneSettings:
     channels / filter_widths: the lifter (VideoPose3D's 1024 channels and [3, 3, 3] by default there;
         512 here keeps the whole CPU run under an hour).
     epochs / samples_per_epoch / batch_size / learning_rate / lr_decay: lifter training (chunks of
-        `chunk` output frames; about 6 minutes per lifter on a 2-core CPU with the defaults).
+        `chunk` output frames; 3-5 minutes per lifter on an idle 2-core CPU with the defaults).
     train_seeds: detection seeds of the `visible_only` training inputs (augmentation).
     train_presets / test_presets / prediction_seeds: which predictions to write.
     limit: use only the first `limit` rows of each split (CI-sized runs).
@@ -160,7 +160,7 @@ class BackboneSettings:
     channels: int = 512
     filter_widths: tuple[int, ...] = (3, 3, 3)
     dropout: float = 0.25
-    epochs: int = 30
+    epochs: int = 16
     samples_per_epoch: int | None = 4000
     batch_size: int = 64
     chunk: int = 32

@@ -197,3 +197,35 @@ def _run_cli(args: argparse.Namespace) -> int:
         print(f"{status:4}  {goal['name']}: {goal['measured']} (target {goal['target']})")
     print(f"report: {Path(args.out) / 'report.md'}")
     return 0
+
+
+def evaluate_validation(
+    backbone_dir: str | Path,
+    refiners: dict[str, str | Path],
+    dataset_source: Any = None,
+    presets: tuple[str, ...] = ("occluded", "visible_only"),
+    val_motions_per_subject: int = 2,
+    flip_test: bool = True,
+) -> dict[str, dict[str, float]]:
+    """MPJPE (mm, mean over actions) on the held-out SS1/SS2 motions, per preset and method.
+
+    This is what model and variant selection may look at; SS3 is not read.
+    """
+    from .data import load_blendmimic3d
+    from .modeling_gcnrefine import GCNRefineModel
+    from .predictions import load_predictions
+
+    backbone_dir = Path(backbone_dir)
+    dataset = load_blendmimic3d(dataset_source)
+    train_sequences = camera_sequences(dataset["train"])
+    held_out = validation_motions(train_sequences, val_motions_per_subject)
+    sequences = [s for s in train_sequences if s.motion in held_out]
+    files = _prediction_files(backbone_dir, "train")
+    models = {name: GCNRefineModel.from_pretrained(path) for name, path in refiners.items()}
+    out: dict[str, dict[str, float]] = {}
+    for preset in presets:
+        records = _records(sequences, load_predictions(files[preset][1]))
+        out[preset] = {BACKBONE: evaluate_records(records)["mean"]["mpjpe"]}
+        for name, model in models.items():
+            out[preset][name] = evaluate_records(_refined(records, model, flip_test))["mean"]["mpjpe"]
+    return out

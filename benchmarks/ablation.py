@@ -1,0 +1,65 @@
+"""Refiner variants on the validation motions of SS1 + SS2 (never SS3): which one fixes occlusions
+and does no harm on clean input?
+
+Trains each variant (at the compact size, to keep it affordable on a CPU) on the backbone
+predictions, then prints backbone vs refined MPJPE on the held-out motions under the `occluded`
+and `visible_only` presets. Resumable: finished runs are reused.
+
+    python benchmarks/ablation.py --backbone outputs/backbone --out outputs/ablation [--epochs 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from modeling_gcnrefine import GCNRefineConfig
+from modeling_gcnrefine.evaluate_blendmimic3d import evaluate_validation
+from modeling_gcnrefine.train_refiner import RefinerDataSettings, train_refiner
+from modeling_gcnrefine.training import TrainingArguments
+
+COMPACT = dict(joint_channels=[32, 32, 64], part_channels=[128, 128], fusion_channels=64, non_local_channels=32)
+VARIANTS = {
+    "paper": {},
+    "residual": {"predict_residual": True},
+    "residual+confidence": {"predict_residual": True, "in_channels": 4},
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backbone", default="outputs/backbone")
+    parser.add_argument("--data", default=None)
+    parser.add_argument("--out", default="outputs/ablation")
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--samples-per-epoch", type=int, default=8192)
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS))
+    args = parser.parse_args()
+    out = Path(args.out)
+    paths = {}
+    for name in args.variants:
+        run = out / name.replace("+", "_")
+        final = run / "final" / "config.json"
+        if not final.exists():
+            training = TrainingArguments(
+                output_dir=str(run),
+                epochs=args.epochs,
+                samples_per_epoch=args.samples_per_epoch,
+                metric_for_best="loss_mpjpe",
+                resume=(run / "checkpoints").exists(),
+            )
+            train_refiner(args.backbone, run, GCNRefineConfig(**COMPACT, **VARIANTS[name]), args.data, RefinerDataSettings(), training)
+        paths[name] = run / "best"
+    table = evaluate_validation(args.backbone, paths, args.data)
+    (out / "validation.json").write_text(json.dumps(table, indent=2))
+    print("\nValidation motions of SS1 + SS2, MPJPE (mm), mean over actions, flip test on:\n")
+    names = ["backbone", *paths]
+    print("| preset | " + " | ".join(names) + " |")
+    print("|---|" + "---|" * len(names))
+    for preset, row in table.items():
+        print(f"| {preset} | " + " | ".join(f"{row[n]:.1f}" for n in names) + " |")
+
+
+if __name__ == "__main__":
+    main()
