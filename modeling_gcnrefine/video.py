@@ -539,6 +539,10 @@ def _load_lifter(lifter):
 
     if isinstance(lifter, TemporalLifterModel):
         return lifter
+    if lifter is None:
+        from .lifting import default_lifter_checkpoint
+
+        return TemporalLifterModel.from_pretrained(default_lifter_checkpoint())
     if isinstance(lifter, str | os.PathLike):
         return TemporalLifterModel.from_pretrained(lifter)
     raise ValueError(
@@ -934,7 +938,9 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     video.add_argument("input", help="video file")
-    video.add_argument("--lifter", required=True, help="TemporalLifterModel folder or Hub id")
+    video.add_argument(
+        "--lifter", default=None, help="TemporalLifterModel folder or Hub id (default: the shipped lifter)"
+    )
     video.add_argument(
         "--lifter-layout",
         choices=LIFTER_LAYOUTS,

@@ -8,6 +8,9 @@ Importing this package registers ``LifterConfig``/``TemporalLifterModel`` with `
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from transformers import AutoConfig, AutoModel
 
 from .configuration_lifter import LifterConfig
@@ -19,11 +22,26 @@ AutoModel.register(LifterConfig, TemporalLifterModel, exist_ok=True)
 LifterConfig.register_for_auto_class()
 TemporalLifterModel.register_for_auto_class("AutoModel")
 
+DEFAULT_LIFTER_ENV = "GCNREFINE_LIFTER_CHECKPOINT"
+
+
+def default_lifter_checkpoint() -> Path:
+    """The shipped lifter (trained on BlendMimic3D SS1 + SS2): ``$GCNREFINE_LIFTER_CHECKPOINT``, else the
+    repository's ``checkpoints/lifter-blendmimic3d``."""
+    override = os.environ.get(DEFAULT_LIFTER_ENV)
+    path = Path(override) if override else Path(__file__).resolve().parents[2] / "checkpoints" / "lifter-blendmimic3d"
+    if not (path / "config.json").is_file():
+        raise ValueError(f"lifter: no default lifter checkpoint at {path}; pass a folder or set {DEFAULT_LIFTER_ENV}")
+    return path
+
+
 __all__ = [
+    "DEFAULT_LIFTER_ENV",
     "LifterConfig",
     "LifterOutput",
     "TemporalLifterModel",
     "add_cli",
     "convert_videopose3d",
+    "default_lifter_checkpoint",
     "load_videopose3d_checkpoint",
 ]

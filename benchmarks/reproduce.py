@@ -1,0 +1,74 @@
+"""The whole release, resumable: backbone -> variant choice on validation -> paper-size training ->
+SS3 evaluation -> checkpoints and model card.
+
+    python benchmarks/reproduce.py [--data ../shared/blendmimic3d] [--epochs 24] [--ablation-epochs 20]
+
+Every stage reuses finished work, so a killed run continues where it stopped. On a 2-core CPU the
+whole run takes about 1.5 hours; on one GPU a few minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+
+def run(*command: str) -> None:
+    print("+", " ".join(command), flush=True)
+    subprocess.run(command, check=True, cwd=ROOT)
+
+
+def main() -> None:
+    from ablation import COMPACT, VARIANTS
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "blendmimic3d"))
+    parser.add_argument("--out", default="outputs")
+    parser.add_argument("--epochs", type=int, default=24)
+    parser.add_argument("--ablation-epochs", type=int, default=20)
+    parser.add_argument("--samples-per-epoch", type=int, default=8192)
+    parser.add_argument("--skip-ablation", action="store_true", help="use the residual variant without comparing")
+    args = parser.parse_args()
+    out = ROOT / args.out
+    gcnrefine = [sys.executable, "-m", "modeling_gcnrefine.cli"]
+
+    run(*gcnrefine, "backbone", "--data", args.data, "--out", str(out / "backbone"))
+    if args.skip_ablation:
+        chosen = "residual"
+    else:
+        run(sys.executable, "benchmarks/ablation.py", "--backbone", str(out / "backbone"), "--data", args.data,
+            "--out", str(out / "ablation"), "--epochs", str(args.ablation_epochs),
+            "--samples-per-epoch", str(args.samples_per_epoch))
+        chosen = json.loads((out / "ablation" / "validation.json").read_text())["chosen"]
+    config = json.dumps(VARIANTS[chosen])
+    refiner = out / "refiner"
+    if not (refiner / "final" / "config.json").exists():
+        resume = ["--resume"] if (refiner / "checkpoints").exists() else []
+        run(*gcnrefine, "train", "--backbone", str(out / "backbone"), "--data", args.data, "--config", config,
+            "--output-dir", str(refiner), "--epochs", str(args.epochs),
+            "--samples-per-epoch", str(args.samples_per_epoch), *resume)
+    compact = out / "ablation" / chosen.replace("+", "_") / "best"
+    compact_args = ["--compact", str(compact)] if compact.exists() else []
+    report = out / "report"
+    run(*gcnrefine, "evaluate", "--backbone", str(out / "backbone"), "--data", args.data, "--model",
+        str(refiner / "best"), *compact_args, "-o", str(report), "--force")
+
+    checkpoints = ROOT / "checkpoints"
+    for source, name in ((refiner / "best", "gcnrefine-blendmimic3d"), (compact, "gcnrefine-blendmimic3d-compact"),
+                         (out / "backbone" / "lifters" / "full" / "final", "lifter-blendmimic3d")):
+        if source.exists():
+            target = checkpoints / name
+            shutil.rmtree(target, ignore_errors=True)
+            shutil.copytree(source, target, ignore=shutil.ignore_patterns("trainer_state.json"))
+    print(json.dumps({"chosen": chosen, "COMPACT": COMPACT}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
