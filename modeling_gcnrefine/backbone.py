@@ -305,7 +305,12 @@ def run_backbone(source: str | Path | None, out_dir: str | Path, settings: Backb
     for split, preset, seed in tqdm(jobs, desc="backbone predictions"):
         path = prediction_path(out_dir, split, preset, seed)
         sequences = train_sequences if split == "train" else test_sequences
-        if split == "train":
+        if path.exists():  # finished earlier: reuse the file (resumable runs)
+            from .predictions import load_predictions
+
+            saved = load_predictions(path)
+            predictions = [saved[s.subject][s.action][s.camera] for s in sequences]
+        elif split == "train":
             # Out of fold: the lifter trained on the other fold predicts each sequence.
             predictions = [lift_sequence(lifters[FOLDS[1 - f]], s, preset, seed) for s, f in zip(sequences, folds)]
         else:
