@@ -22,6 +22,7 @@ _SUBCOMMAND_MODULES: dict[str, str] = {
     "train": "modeling_gcnrefine.train_refiner",
     "evaluate": "modeling_gcnrefine.evaluate_blendmimic3d",
     "video": "modeling_gcnrefine.video",
+    "demo": "modeling_gcnrefine.demo",
 }
 
 

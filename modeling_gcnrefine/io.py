@@ -24,6 +24,11 @@ def load_poses_file(path: str | os.PathLike, key: str | None = None, max_frames:
         raise ValueError(f"path: expected a {' or '.join(POSE_SUFFIXES)} file, got {path.name!r}")
     if not path.is_file():
         raise ValueError(f"path: expected an existing file, got {str(path)!r}")
+    with open(path, "rb") as f:
+        magic = f.read(6)
+    # np.load falls back to pickle for unknown content: tell "not NumPy at all" apart first.
+    if not (magic == b"\x93NUMPY" or magic.startswith(b"PK")):
+        raise ValueError(f"{path.name}: not a NumPy .npy/.npz file (it does not start with the NumPy or zip header)")
     try:
         loaded = np.load(path, allow_pickle=False)
     except ValueError as error:

@@ -1,0 +1,416 @@
+"""gcnrefine Space: see what the ST-GCN refiner does to occluded 3D poses, and try it on your own.
+
+Two tabs:
+
+- BlendMimic3D: one camera sequence goes through simulated 2D detections (fixed seed), the
+  built-in temporal lifter (the backbone) and the refiner; an animated 3D overlay of backbone,
+  refined and ground truth (occluded joints ringed), a per-frame MPJPE plot and a metrics table.
+- Your predictions: upload a lifter's 3D poses (.npy/.npz, metres), get them refined.
+
+All model logic lives in the ``modeling_gcnrefine`` package; this file wires it to Gradio.
+Configuration (each also a ``build_demo`` argument):
+
+- ``GCNREFINE_CHECKPOINT``: refiner folder or Hub id (default: the shipped checkpoint);
+- ``GCNREFINE_LIFTER_CHECKPOINT``: lifter folder (default ``checkpoints/lifter-blendmimic3d``);
+- ``GCNREFINE_BLENDMIMIC3D_DIR``: BlendMimic3D folder, raw or exported, or a Hub dataset id
+  (default: the upstream annotations, downloaded once on a machine with internet);
+- ``GCNREFINE_EXAMPLE_PREDICTIONS``: the .npy behind the example button (hidden when missing).
+
+Models and data are loaded on first use, so building the app never fails for want of them; a
+request that needs a missing one gets a message saying what to set.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import numpy as np
+
+import modeling_gcnrefine
+from dataset_scripts.blendmimic3d_builder import NUM_CAMERAS, SPLIT_SUBJECTS, SUBJECTS, UPSTREAM_ACTIONS
+from modeling_gcnrefine.backbone import camera_sequences, detect
+from modeling_gcnrefine.detections import PRESETS, SEVERITY_LEVELS
+from modeling_gcnrefine.io import load_poses_file, save_poses_file
+from modeling_gcnrefine.metrics import mpjpe, mpjve
+from modeling_gcnrefine.visualize import gradio_frames_js, per_frame_error_figure, skeleton_animation
+
+REPO_ROOT = Path(modeling_gcnrefine.__file__).resolve().parents[1]
+REFINER_ENV = "GCNREFINE_CHECKPOINT"
+LIFTER_ENV = "GCNREFINE_LIFTER_CHECKPOINT"
+DATA_ENV = "GCNREFINE_BLENDMIMIC3D_DIR"
+EXAMPLE_ENV = "GCNREFINE_EXAMPLE_PREDICTIONS"
+DEFAULT_LIFTER = REPO_ROOT / "checkpoints" / "lifter-blendmimic3d"
+DEFAULT_EXAMPLE = REPO_ROOT.parent / "shared" / "examples" / "in_the_wild_videopose3d_predictions.npy"
+
+# Uploads: at most this many frames (about 5.5 minutes at 30 fps; a few seconds of CPU to refine).
+MAX_UPLOAD_FRAMES = 10_000
+# Passed to launch(): rejects oversized files before they are read. 10,000 float64 frames are 4.1 MB.
+MAX_FILE_SIZE = "10mb"
+# Fixed detection seed: the same sequence and preset always show the same numbers.
+DETECTION_SEED = 0
+DEFAULT_SEQUENCE = ("SS3", "TakesItem_multi", 0)  # test subject, multi-person scene, 41 % of joints hidden
+DEFAULT_PRESET = "occluded"
+OUTPUT_TTL_S = 3600  # refined files older than this are deleted from the app's output folder
+
+_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+ACTIONS: dict[str, tuple[str, ...]] = {SUBJECTS[folder]: actions for folder, actions in UPSTREAM_ACTIONS.items()}
+TEST_SUBJECTS = SPLIT_SUBJECTS["test"]
+_PRESET_LABELS = {
+    "occluded": "occluded: realistic detector errors on hidden joints",
+    "visible_only": "visible_only: detector jitter only, occlusion ignored",
+    "none": "none: ground-truth 2D keypoints",
+}
+PRESET_CHOICES: list[tuple[str, str]] = [(label, name) for name, label in _PRESET_LABELS.items()] + [
+    (f"severity {level:g}: hidden joints drift by {level:g} × image size", f"severity_{level:g}")
+    for level in SEVERITY_LEVELS
+]
+METRIC_HEADERS = ["", "MPJPE (mm)", "occluded-joint MPJPE (mm)", "MPJVE (mm/frame)"]
+
+
+def _root_relative(poses: np.ndarray) -> np.ndarray:
+    return poses - poses[:, :1]
+
+
+class _Lazy:
+    """A value loaded on first use, once, thread-safely; a failed load is retried next time."""
+
+    def __init__(self, load: Callable[[], Any]) -> None:
+        self._load, self._value, self._lock = load, None, threading.Lock()
+
+    def get(self) -> Any:
+        with self._lock:
+            if self._value is None:
+                self._value = self._load()
+            return self._value
+
+
+class SpaceBackend:
+    """The app's state: lazily loaded models and data, and the request handlers Gradio calls."""
+
+    def __init__(
+        self,
+        refiner_path: str | os.PathLike | None = None,
+        lifter_path: str | os.PathLike | None = None,
+        data_source: str | os.PathLike | None = None,
+        max_frames: int = MAX_UPLOAD_FRAMES,
+        example_path: str | os.PathLike | None = None,
+    ) -> None:
+        if not isinstance(max_frames, int) or max_frames < 1:
+            raise ValueError(f"max_frames: expected a positive integer, got {max_frames!r}")
+        self.refiner_path = refiner_path or os.environ.get(REFINER_ENV) or None
+        self.lifter_path = str(lifter_path or os.environ.get(LIFTER_ENV) or DEFAULT_LIFTER)
+        self.data_source = data_source or os.environ.get(DATA_ENV) or None
+        self.max_frames = max_frames
+        example = Path(example_path or os.environ.get(EXAMPLE_ENV) or DEFAULT_EXAMPLE)
+        self.example_path = example if example.is_file() else None
+        self.refiner = _Lazy(self._load_refiner)
+        self.lifter = _Lazy(self._load_lifter)
+        self.dataset = _Lazy(self._load_dataset)
+        self._output_dir = Path(tempfile.mkdtemp(prefix="gcnrefine-space-"))
+        # Results depend only on the arguments (fixed seed), so repeat visits cost nothing.
+        self._cached_sequence = functools.lru_cache(maxsize=32)(self._compute_sequence)
+
+    # ------------------------------------------------------------------ loading
+
+    def _load_refiner(self):
+        from modeling_gcnrefine import GCNRefineModel
+
+        try:
+            if self.refiner_path is None:
+                return GCNRefineModel.from_pretrained()
+            return GCNRefineModel.from_pretrained(self.refiner_path)
+        except (OSError, ValueError) as error:
+            raise gr.Error(
+                f"The refiner could not be loaded from {self.refiner_path or 'the shipped checkpoint'}: {error}. "
+                f"Set {REFINER_ENV} to a refiner folder or Hub id."
+            ) from error
+
+    def _load_lifter(self):
+        from modeling_gcnrefine.lifting import TemporalLifterModel
+
+        local = Path(self.lifter_path)
+        # A Hub id ("owner/name") is allowed where no such local folder exists (a Space has no checkout).
+        if (local.exists() or not _REPO_ID.match(self.lifter_path)) and not (local / "config.json").is_file():
+            raise gr.Error(
+                f"The lifter checkpoint was not found at {self.lifter_path} (no config.json). "
+                f"Set {LIFTER_ENV} to a saved TemporalLifterModel folder or Hub id."
+            )
+        try:
+            return TemporalLifterModel.from_pretrained(self.lifter_path)
+        except (OSError, ValueError) as error:
+            raise gr.Error(
+                f"The lifter could not be loaded from {self.lifter_path}: {error}. Set {LIFTER_ENV} to a "
+                "saved TemporalLifterModel folder or Hub id."
+            ) from error
+
+    def _load_dataset(self):
+        from modeling_gcnrefine.data import load_blendmimic3d
+
+        try:
+            return load_blendmimic3d(self.data_source)
+        except Exception as error:  # any failure (missing folder, no network) becomes one clear message
+            where = self.data_source or "the upstream repository (download)"
+            raise gr.Error(
+                f"BlendMimic3D could not be loaded from {where}: {error}. Set {DATA_ENV} to a local folder."
+            ) from error
+
+    def _sequence(self, subject: str, action: str, camera: int):
+        split = self.dataset.get()["test" if subject in TEST_SUBJECTS else "train"]
+        keys = split.select_columns(["subject", "action", "camera"])[:]
+        for i, key in enumerate(zip(keys["subject"], keys["action"], keys["camera"])):
+            index = int(key[2]["index"]) if isinstance(key[2], dict) else int(key[2])
+            if key[:2] == (subject, action) and index == camera:
+                return camera_sequences(split.select([i]))[0]
+        raise gr.Error(f"No BlendMimic3D sequence {subject} / {action} / camera {camera} in the loaded data.")
+
+    # ------------------------------------------------------------------ BlendMimic3D tab
+
+    def run_sequence(self, subject: str, action: str, camera: int | str, preset: str):
+        """Detections -> lifter -> refiner on one sequence: (animation, error plot, metrics, summary)."""
+        if subject not in ACTIONS:
+            raise gr.Error(f"Subject: expected one of {list(ACTIONS)}, got {subject!r}.")
+        if action not in ACTIONS[subject]:
+            raise gr.Error(f"Action: {subject} has {list(ACTIONS[subject])}, got {action!r}.")
+        try:
+            camera = int(camera)
+        except (TypeError, ValueError):
+            camera = -1
+        if not 0 <= camera < NUM_CAMERAS:
+            raise gr.Error(f"Camera: expected 0 to {NUM_CAMERAS - 1}, got {camera!r}.")
+        if preset not in PRESETS:
+            raise gr.Error(f"Detections: expected one of {sorted(PRESETS)}, got {preset!r}.")
+        return self._cached_sequence(subject, action, camera, preset)
+
+    def _compute_sequence(self, subject: str, action: str, camera: int, preset: str):
+        sequence = self._sequence(subject, action, camera)
+        lifter, refiner = self.lifter.get(), self.refiner.get()
+        keypoints, _ = detect(sequence, preset, DETECTION_SEED)
+        backbone = _root_relative(np.asarray(lifter.lift(keypoints, image_size=sequence.image_size, flip_test=True)))
+        refined = _root_relative(np.asarray(refiner.refine(backbone, flip_test=True)))
+        truth = _root_relative(sequence.poses_3d)
+        occluded = ~sequence.visibility
+        poses = {"Backbone (lifter)": backbone, "Refined": refined}
+
+        rows, per_frame = [], {}
+        for name, predicted in poses.items():
+            rows.append(
+                [
+                    name,
+                    _mm(mpjpe(predicted, truth)),
+                    _mm(mpjpe(predicted, truth, mask=occluded)),
+                    _mm(mpjve(predicted, truth)),
+                ]
+            )
+            per_frame[name] = mpjpe(predicted, truth, reduction="none") * 1000
+        rows.append(["Change (%)", *(_change(b, r) for b, r in zip(rows[0][1:], rows[1][1:]))])
+        animation = skeleton_animation(
+            {**poses, "Ground truth": truth},
+            occluded,
+            occluded_on="Backbone (lifter)",
+            title=f"{subject} / {action} / camera {camera}",
+        )
+        errors = per_frame_error_figure(per_frame, occluded, title="MPJPE per frame")
+        before, after = rows[0][1], rows[1][1]
+        summary = (
+            f"**{subject} / {action} / camera {camera}**, detections `{preset}` (seed {DETECTION_SEED}): "
+            f"{len(truth)} frames, {occluded.mean():.0%} of joints occluded. "
+            f"The refiner takes MPJPE from **{before} mm** to **{after} mm** ({_signed(rows[2][1])} %)."
+        )
+        if subject not in TEST_SUBJECTS:
+            summary += f" Note: {subject} is a training subject; only {', '.join(TEST_SUBJECTS)} is held out."
+        return animation, errors, {"headers": METRIC_HEADERS, "data": rows}, summary
+
+    # ------------------------------------------------------------------ your predictions tab
+
+    def refine_upload(self, file: str | None, key: str | None = None):
+        """Refine an uploaded pose file: (before/after animation, refined file, summary)."""
+        if not file:
+            raise gr.Error("Upload a .npy or .npz file of 3D poses (T, 17, 3) or (T, 1, 17, 3) in metres first.")
+        return self._refine_file(Path(file), (key or "").strip() or None)
+
+    def refine_example(self):
+        """The in-the-wild VideoPose3D example, refined."""
+        if self.example_path is None:
+            raise gr.Error(f"The example file is not available here; set {EXAMPLE_ENV} to a .npy of poses.")
+        return self._refine_file(self.example_path, None)
+
+    def _refine_file(self, path: Path, key: str | None):
+        try:
+            _check_numpy_magic(path)
+            poses = load_poses_file(path, key=key, max_frames=self.max_frames)
+            shape = poses.shape
+            flat = poses.reshape(shape[0], 17, 3)
+            refined = self.refiner.get().refine(flat, flip_test=True)
+        except ValueError as error:  # every validation message names the file and what was expected
+            raise gr.Error(str(error)) from error
+        out = self._output_path(path)
+        save_poses_file(out, np.asarray(refined).reshape(shape))
+        # Show both relative to the refined root (the input's, with gaps filled), so NaN roots still draw.
+        root = refined[:, :1].astype(np.float64)
+        animation = skeleton_animation(
+            {"Your input": flat - root, "Refined": refined - root}, title=f"{path.name}: input vs refined"
+        )
+        change = np.linalg.norm(refined - flat, axis=-1) * 1000
+        summary = (
+            f"**{path.name}**: {shape[0]} frames of shape {tuple(shape[1:])}, refined with flip test. "
+            f"Mean change {np.nanmean(change):.1f} mm (largest {np.nanmax(change):.1f} mm). "
+            f"Jitter (mean joint acceleration): {_jitter(flat)} → {_jitter(refined)} mm/frame²."
+        )
+        return animation, str(out), summary
+
+    def _output_path(self, source: Path) -> Path:
+        # Clear out old results: each is up to a few MB and a Space runs for days.
+        cutoff = time.time() - OUTPUT_TTL_S
+        for old in self._output_dir.glob("*/*"):
+            if old.stat().st_mtime < cutoff:
+                old.unlink(missing_ok=True)
+                old.parent.rmdir()  # one file per folder
+        folder = self._output_dir / uuid.uuid4().hex[:12]  # keeps the user's file name, without clashes
+        return folder / f"{source.stem}_refined{source.suffix}"
+
+
+def _check_numpy_magic(path: Path) -> None:
+    """Refuse files that are neither .npy nor .npz by their first bytes.
+
+    ``np.load`` falls back to unpickling for unknown content, so without this a text file is reported
+    as "pickled"; here it gets the right message (and is still never unpickled).
+    """
+    with open(path, "rb") as stream:
+        head = stream.read(6)
+    if not (head.startswith(b"\x93NUMPY") or head.startswith(b"PK")):  # .npy magic / zip (.npz) magic
+        raise ValueError(
+            f"{path.name}: not a NumPy .npy/.npz file (it starts with {head!r}); "
+            "save the poses with np.save or np.savez"
+        )
+
+
+def _mm(value: float) -> float | None:
+    value = float(value) * 1000
+    return round(value, 1) if np.isfinite(value) else None  # NaN: no occluded joint in the sequence
+
+
+def _change(before: float | None, after: float | None) -> float | None:
+    if before is None or after is None or before == 0:
+        return None
+    return round(100 * (after - before) / before, 1)
+
+
+def _signed(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:+.1f}"
+
+
+def _jitter(poses: np.ndarray) -> str:
+    if len(poses) < 3:
+        return "n/a"
+    acceleration = np.linalg.norm(np.diff(np.asarray(poses, np.float64), n=2, axis=0), axis=-1)
+    return f"{np.nanmean(acceleration) * 1000:.2f}"
+
+
+INTRO = """# gcnrefine: 3D human poses under occlusion, refined
+A graph-convolutional refiner (ST-GCN, after Lino, Santiago and Marques, *3D Human Pose Estimation with
+Occlusions: Introducing BlendMimic3D Dataset and GCN Refinement*, CVPR 2024 workshops) corrects the 3D
+output of any lifter where joints are hidden. Poses are in metres, camera frame, Human3.6M-17 joint order."""
+
+
+def build_demo(
+    refiner_path: str | os.PathLike | None = None,
+    lifter_path: str | os.PathLike | None = None,
+    data_source: str | os.PathLike | None = None,
+    max_frames: int = MAX_UPLOAD_FRAMES,
+    example_path: str | os.PathLike | None = None,
+) -> gr.Blocks:
+    """The Space's ``gr.Blocks``; nothing is loaded until a request needs it (see the module docstring).
+
+    Launch it with ``demo.launch(max_file_size=MAX_FILE_SIZE)``.
+    """
+    backend = SpaceBackend(refiner_path, lifter_path, data_source, max_frames, example_path)
+    subject, action, camera = DEFAULT_SEQUENCE
+    with gr.Blocks(title="gcnrefine: occlusion-robust 3D pose refinement", delete_cache=(3600, 3600)) as demo:
+        gr.Markdown(INTRO)
+        with gr.Tab("BlendMimic3D"):
+            gr.Markdown(
+                "Pick a sequence and a detector model: the app simulates 2D detections (seed "
+                f"{DETECTION_SEED}), lifts them with the built-in temporal lifter (the *backbone*) and refines "
+                "the result. SS3 is the held-out test subject."
+            )
+            with gr.Row():
+                subject_box = gr.Dropdown(
+                    [(f"{s} ({'test' if s in TEST_SUBJECTS else 'train'})", s) for s in ACTIONS],
+                    value=subject,
+                    label="Subject",
+                )
+                # Choices follow the subject; run_sequence validates the pair itself (also for API calls).
+                action_box = gr.Dropdown(list(ACTIONS[subject]), value=action, label="Action", allow_custom_value=True)
+                camera_box = gr.Dropdown(list(range(NUM_CAMERAS)), value=camera, label="Camera")
+                preset_box = gr.Dropdown(PRESET_CHOICES, value=DEFAULT_PRESET, label="Detections")
+            run_button = gr.Button("Run detections → lifter → refiner", variant="primary")
+            summary = gr.Markdown()
+            metrics = gr.Dataframe(headers=METRIC_HEADERS, label="Metrics (root-relative)", interactive=False)
+            animation = gr.Plot(
+                label="Backbone, refined and ground truth (root-relative); red rings: occluded joints",
+                elem_id="sequence-animation",
+            )
+            errors = gr.Plot(label="Per-frame MPJPE; grey bars: occluded joints per frame")
+        with gr.Tab("Your predictions"):
+            gr.Markdown(
+                "Upload your lifter's 3D poses as `.npy` or `.npz`: shape `(T, 17, 3)` or `(T, 1, 17, 3)`, "
+                "**metres**, camera frame (y down), Human3.6M-17 joint order, at most "
+                f"**{max_frames:,} frames** (files up to {MAX_FILE_SIZE.upper()}). NaN marks missing joints. "
+                "Files are read without pickle. You get the refined poses back in the same shape."
+            )
+            with gr.Row():
+                upload = gr.File(label="3D poses (.npy / .npz)", file_types=[".npy", ".npz"], type="filepath")
+                key_box = gr.Textbox(label="Array name (only for an .npz holding several)", max_lines=1)
+            with gr.Row():
+                refine_button = gr.Button("Refine", variant="primary")
+                example_button = gr.Button(
+                    "Try the in-the-wild example (VideoPose3D, 396 frames)", visible=backend.example_path is not None
+                )
+            upload_summary = gr.Markdown()
+            upload_animation = gr.Plot(
+                label="Your input and the refined poses (relative to the root)", elem_id="upload-animation"
+            )
+            refined_file = gr.File(label="Refined poses", interactive=False)
+
+        subject_box.change(
+            lambda s: gr.update(choices=list(ACTIONS.get(s, ())), value=ACTIONS.get(s, (None,))[0]),
+            subject_box,
+            action_box,
+            api_visibility="private",
+        )
+        sequence_io = {
+            "fn": backend.run_sequence,
+            "inputs": [subject_box, action_box, camera_box, preset_box],
+            "outputs": [animation, errors, metrics, summary],
+        }
+        # gr.Plot drops plotly frames; a client-side step adds them back so Play and the slider work.
+        sequence_frames = {"fn": None, "inputs": animation, "js": gradio_frames_js("sequence-animation")}
+        upload_frames = {"fn": None, "inputs": upload_animation, "js": gradio_frames_js("upload-animation")}
+        run_button.click(**sequence_io, api_name="run_sequence").success(**sequence_frames)
+        # A visitor sees the default SS3 result without clicking (cached after the first visit).
+        demo.load(**sequence_io, api_visibility="private").success(**sequence_frames)
+        upload_outputs = [upload_animation, refined_file, upload_summary]
+        refine_button.click(backend.refine_upload, [upload, key_box], upload_outputs, api_name="refine_upload").success(
+            **upload_frames
+        )
+        example_button.click(backend.refine_example, None, upload_outputs, api_name="refine_example").success(
+            **upload_frames
+        )
+    demo.backend = backend  # for tests and scripts: the loaded models and settings
+    return demo
+
+
+demo = build_demo()
+
+if __name__ == "__main__":
+    demo.launch(max_file_size=MAX_FILE_SIZE)
