@@ -24,6 +24,9 @@ VARIANTS = {
     "paper": {},
     "residual": {"predict_residual": True},
     "residual+confidence": {"predict_residual": True, "in_channels": 4},
+    # Not in the paper: a longer window sees past short occlusions (T = 3 sees one frame either side).
+    "residual_t9": {"predict_residual": True, "num_frames": 9},
+    "residual+confidence_t9": {"predict_residual": True, "in_channels": 4, "num_frames": 9},
 }
 
 
