@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .backbone import camera_sequences
+from .backbone import camera_sequences, detect
 from .evaluation import (
     BACKBONE,
     COMPACT,
@@ -64,11 +64,22 @@ def _records(sequences, predictions) -> list[SequenceRecord]:
     return records
 
 
-def _refined(records: list[SequenceRecord], model, flip_test: bool) -> list[SequenceRecord]:
-    return [
-        SequenceRecord(r.subject, r.action, r.camera, model.refine(r.predicted, flip_test=flip_test), r.target, r.visibility)
-        for r in records
-    ]
+def _refined(records: list[SequenceRecord], model, flip_test: bool, confidences=None) -> list[SequenceRecord]:
+    """Records with refined predictions; ``confidences`` (one ``(T, 17)`` per record) feed a refiner
+    with a confidence channel."""
+    out = []
+    for i, r in enumerate(records):
+        confidence = confidences[i] if model.config.in_channels == 4 else None
+        refined = model.refine(r.predicted, confidence=confidence, flip_test=flip_test)
+        out.append(SequenceRecord(r.subject, r.action, r.camera, refined, r.target, r.visibility))
+    return out
+
+
+def _confidences(sequences, preset: str, seed: int, models) -> list[np.ndarray] | None:
+    """The detector confidence behind a prediction file (detections are deterministic per seed)."""
+    if not any(m.config.in_channels == 4 for m in models.values()):
+        return None
+    return [detect(s, preset, seed)[1] for s in sequences]
 
 
 def measure_throughput(model, frames: int = 4000, flip_test: bool = False, repeats: int = 2) -> float:
@@ -131,14 +142,17 @@ def evaluate_blendmimic3d(
     test_files = _prediction_files(backbone_dir, "test")
     if not test_files:
         raise ValueError(f"backbone_dir: expected test_*.npz prediction files under {backbone_dir / 'predictions'}")
-    sources = {preset: path for preset, (_, path) in test_files.items() if preset != "none"}
+    sources = {preset: entry for preset, entry in test_files.items() if preset != "none"}
     if user_predictions is not None:
-        sources["user_predictions"] = Path(user_predictions)
-    for preset, path in tqdm(sorted(sources.items()), desc="evaluating presets"):
+        sources["user_predictions"] = (None, Path(user_predictions))
+    for preset, (seed, path) in tqdm(sorted(sources.items()), desc="evaluating presets"):
         records = _records(test_sequences, load_predictions(path))
         results = {BACKBONE: evaluate_records(records)}
-        for name, model in models.items():
-            results[name] = evaluate_records(_refined(records, model, flip_test))
+        # A user's file comes without detector confidence: refiners that need it are left out there.
+        usable = {n: m for n, m in models.items() if seed is not None or m.config.in_channels == 3}
+        confidences = None if seed is None else _confidences(test_sequences, preset, seed, usable)
+        for name, model in usable.items():
+            results[name] = evaluate_records(_refined(records, model, flip_test, confidences))
         for name, entry in filter_params.items():
             results[name] = evaluate_records(smooth_records(records, name, entry["params"]))
         presets[preset] = results
@@ -224,8 +238,10 @@ def evaluate_validation(
     models = {name: GCNRefineModel.from_pretrained(path) for name, path in refiners.items()}
     out: dict[str, dict[str, float]] = {}
     for preset in presets:
-        records = _records(sequences, load_predictions(files[preset][1]))
+        seed, path = files[preset]
+        records = _records(sequences, load_predictions(path))
+        confidences = _confidences(sequences, preset, seed, models)
         out[preset] = {BACKBONE: evaluate_records(records)["mean"]["mpjpe"]}
         for name, model in models.items():
-            out[preset][name] = evaluate_records(_refined(records, model, flip_test))["mean"]["mpjpe"]
+            out[preset][name] = evaluate_records(_refined(records, model, flip_test, confidences))["mean"]["mpjpe"]
     return out

@@ -1,0 +1,62 @@
+"""The released checkpoints load offline with no argument and refine real lifter output."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from modeling_gcnrefine import GCNRefineModel
+from modeling_gcnrefine.cli import main
+from modeling_gcnrefine.lifting import TemporalLifterModel, default_lifter_checkpoint
+from modeling_gcnrefine.modeling_gcnrefine import default_checkpoint
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_default_checkpoints_are_the_repositorys(monkeypatch):
+    monkeypatch.delenv("GCNREFINE_CHECKPOINT", raising=False)
+    monkeypatch.delenv("GCNREFINE_LIFTER_CHECKPOINT", raising=False)
+    assert default_checkpoint() == ROOT / "checkpoints" / "gcnrefine-blendmimic3d"
+    assert default_lifter_checkpoint() == ROOT / "checkpoints" / "lifter-blendmimic3d"
+    refiner = GCNRefineModel.from_pretrained()
+    assert not refiner.training and refiner.config.model_type == "gcnrefine"
+    lifter = TemporalLifterModel.from_pretrained(default_lifter_checkpoint())
+    assert lifter.receptive_field == 27
+
+
+def test_cli_refines_the_example_with_the_shipped_checkpoint(tmp_path, example_predictions_path, monkeypatch):
+    monkeypatch.delenv("GCNREFINE_CHECKPOINT", raising=False)
+    out = tmp_path / "refined.npy"
+    assert main(["refine", str(example_predictions_path), "-o", str(out)]) == 0
+    original = np.load(example_predictions_path, allow_pickle=False)
+    refined = np.load(out, allow_pickle=False)
+    assert refined.shape == original.shape and np.isfinite(refined).all()
+    change_mm = np.linalg.norm(refined - original, axis=-1).mean() * 1000
+    # A residual refiner trained to fix lifter errors moves joints by centimetres, not metres.
+    assert 0.1 < change_mm < 100, change_mm
+
+
+def test_shipped_refiner_improves_lifter_output_on_ss3(blendmimic3d_dir):
+    """The release on one SS3 sequence (occluded detections, fixed seed): refinement lowers MPJPE."""
+    from modeling_gcnrefine.backbone import camera_sequences, lift_sequence
+    from modeling_gcnrefine.data import load_blendmimic3d
+
+    sequence = camera_sequences(load_blendmimic3d(blendmimic3d_dir)["test"], limit=1)[0]
+    lifter = TemporalLifterModel.from_pretrained(default_lifter_checkpoint())
+    backbone = lift_sequence(lifter, sequence, "occluded", 100)
+    refined = GCNRefineModel.from_pretrained().refine(backbone, flip_test=True)
+    target = sequence.poses_3d - sequence.poses_3d[:, :1]
+    error = {
+        name: np.linalg.norm((p - p[:, :1]) - target, axis=-1).mean() * 1000
+        for name, p in (("backbone", backbone), ("refined", refined))
+    }
+    assert error["refined"] < error["backbone"], error
+
+
+@pytest.mark.parametrize("name", ["gcnrefine-blendmimic3d", "gcnrefine-blendmimic3d-compact", "lifter-blendmimic3d"])
+def test_checkpoint_folders_are_safetensors_only(name):
+    folder = ROOT / "checkpoints" / name
+    assert (folder / "config.json").is_file() and (folder / "model.safetensors").is_file()
+    assert not list(folder.glob("*.bin")) and not list(folder.glob("*.pt")) and not list(folder.glob("*.pkl"))
