@@ -1,11 +1,14 @@
 """gcnrefine Space: see what the ST-GCN refiner does to occluded 3D poses, and try it on your own.
 
-Two tabs:
+Three tabs:
 
 - BlendMimic3D: one camera sequence goes through simulated 2D detections (fixed seed), the
   built-in temporal lifter (the backbone) and the refiner; an animated 3D overlay of backbone,
   refined and ground truth (occluded joints ringed), a per-frame MPJPE plot and a metrics table.
 - Your predictions: upload a lifter's 3D poses (.npy/.npz, metres), get them refined.
+- Video: upload a clip of a person (at most ``MAX_VIDEO_FRAMES`` frames are processed); RT-DETR finds
+  and follows the person, ViTPose gives its 2D keypoints, the lifter and refiner its 3D poses
+  (``modeling_gcnrefine.video.process_video``); you get an overlay MP4 and an .npz of every array.
 
 All model logic lives in the ``modeling_gcnrefine`` package; this file wires it to Gradio.
 Configuration (each also a ``build_demo`` argument):
@@ -14,7 +17,10 @@ Configuration (each also a ``build_demo`` argument):
 - ``GCNREFINE_LIFTER_CHECKPOINT``: lifter folder (default ``checkpoints/lifter-blendmimic3d``);
 - ``GCNREFINE_BLENDMIMIC3D_DIR``: BlendMimic3D folder, raw or exported, or a Hub dataset id
   (default: the upstream annotations, downloaded once on a machine with internet);
-- ``GCNREFINE_EXAMPLE_PREDICTIONS``: the .npy behind the example button (hidden when missing).
+- ``GCNREFINE_EXAMPLE_PREDICTIONS``: the .npy behind the example button (hidden when missing);
+- ``GCNREFINE_DETECTOR`` / ``GCNREFINE_POSE_MODEL``: the Video tab's person detector and ViTPose model,
+  folders or Hub ids (defaults ``PekingU/rtdetr_r50vd_coco_o365`` / ``usyd-community/vitpose-base-simple``,
+  downloaded on the first video request).
 
 Models and data are loaded on first use, so building the app never fails for want of them; a
 request that needs a missing one gets a message saying what to set.
@@ -25,6 +31,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+import shutil
 import tempfile
 import threading
 import time
@@ -42,6 +49,15 @@ from modeling_gcnrefine.backbone import camera_sequences, detect
 from modeling_gcnrefine.detections import PRESETS, SEVERITY_LEVELS
 from modeling_gcnrefine.io import load_poses_file, save_poses_file
 from modeling_gcnrefine.metrics import mpjpe, mpjve
+from modeling_gcnrefine.video import (
+    DEFAULT_DETECTOR,
+    DEFAULT_POSE_MODEL,
+    default_device,
+    load_detector,
+    load_pose_model,
+    probe_video,
+    process_video,
+)
 from modeling_gcnrefine.visualize import gradio_frames_js, per_frame_error_figure, skeleton_animation
 
 REPO_ROOT = Path(modeling_gcnrefine.__file__).resolve().parents[1]
@@ -49,6 +65,8 @@ REFINER_ENV = "GCNREFINE_CHECKPOINT"
 LIFTER_ENV = "GCNREFINE_LIFTER_CHECKPOINT"
 DATA_ENV = "GCNREFINE_BLENDMIMIC3D_DIR"
 EXAMPLE_ENV = "GCNREFINE_EXAMPLE_PREDICTIONS"
+DETECTOR_ENV = "GCNREFINE_DETECTOR"
+POSE_MODEL_ENV = "GCNREFINE_POSE_MODEL"
 DEFAULT_LIFTER = REPO_ROOT / "checkpoints" / "lifter-blendmimic3d"
 DEFAULT_EXAMPLE = REPO_ROOT.parent / "shared" / "examples" / "in_the_wild_videopose3d_predictions.npy"
 
@@ -61,6 +79,10 @@ DETECTION_SEED = 0
 DEFAULT_SEQUENCE = ("SS3", "TakesItem_multi", 0)  # test subject, multi-person scene, 41 % of joints hidden
 DEFAULT_PRESET = "occluded"
 OUTPUT_TTL_S = 3600  # refined files older than this are deleted from the app's output folder
+# Video tab: only the first this many frames of a clip are processed (10 s at 30 fps). On a CPU Space
+# each frame costs a detector and a ViTPose pass plus rendering, so a full clip takes minutes.
+MAX_VIDEO_FRAMES = 300
+VIDEO_THRESHOLD = 0.3  # default person-detector score threshold (process_video's default)
 
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 ACTIONS: dict[str, tuple[str, ...]] = {SUBJECTS[folder]: actions for folder, actions in UPSTREAM_ACTIONS.items()}
@@ -104,19 +126,27 @@ class SpaceBackend:
         data_source: str | os.PathLike | None = None,
         max_frames: int = MAX_UPLOAD_FRAMES,
         example_path: str | os.PathLike | None = None,
+        detector: str | os.PathLike | None = None,
+        pose_model: str | os.PathLike | None = None,
+        max_video_frames: int = MAX_VIDEO_FRAMES,
     ) -> None:
-        if not isinstance(max_frames, int) or max_frames < 1:
-            raise ValueError(f"max_frames: expected a positive integer, got {max_frames!r}")
+        for name, value in (("max_frames", max_frames), ("max_video_frames", max_video_frames)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}: expected a positive integer, got {value!r}")
         self.refiner_path = refiner_path or os.environ.get(REFINER_ENV) or None
         self.lifter_path = str(lifter_path or os.environ.get(LIFTER_ENV) or DEFAULT_LIFTER)
         self.data_source = data_source or os.environ.get(DATA_ENV) or None
         self.max_frames = max_frames
         example = Path(example_path or os.environ.get(EXAMPLE_ENV) or DEFAULT_EXAMPLE)
         self.example_path = example if example.is_file() else None
+        self.detector = str(detector or os.environ.get(DETECTOR_ENV) or DEFAULT_DETECTOR)
+        self.pose_model = str(pose_model or os.environ.get(POSE_MODEL_ENV) or DEFAULT_POSE_MODEL)
+        self.max_video_frames = max_video_frames
         self.refiner = _Lazy(self._load_refiner)
         self.lifter = _Lazy(self._load_lifter)
         self.dataset = _Lazy(self._load_dataset)
         self._output_dir = Path(tempfile.mkdtemp(prefix="gcnrefine-space-"))
+        self._video_dir = Path(tempfile.mkdtemp(prefix="gcnrefine-space-video-"))
         # Results depend only on the arguments (fixed seed), so repeat visits cost nothing.
         self._cached_sequence = functools.lru_cache(maxsize=32)(self._compute_sequence)
 
@@ -278,6 +308,108 @@ class SpaceBackend:
         folder = self._output_dir / uuid.uuid4().hex[:12]  # keeps the user's file name, without clashes
         return folder / f"{source.stem}_refined{source.suffix}"
 
+    # ------------------------------------------------------------------ video tab
+
+    def run_video(
+        self,
+        video: str | None,
+        threshold: float = VIDEO_THRESHOLD,
+        progress: gr.Progress = gr.Progress(track_tqdm=True),  # noqa: B008  (Gradio's progress bar)
+    ):
+        """Detect, track, 2D keypoints, lift and refine one person in a clip: (overlay MP4, .npz, summary).
+
+        Only the first ``max_video_frames`` frames are processed; the summary says when the clip was cut.
+        """
+        if not video:
+            raise gr.Error("Upload a video clip (MP4, MOV, WebM, ...) of a person first.")
+        try:
+            threshold = float(threshold)
+        except (TypeError, ValueError):
+            threshold = -1.0
+        if not 0 <= threshold <= 1:
+            raise gr.Error(f"Detector threshold: expected a number from 0 to 1, got {threshold!r}.")
+        path = Path(video)
+        try:
+            import av  # the video extra
+        except ImportError as error:
+            raise gr.Error(
+                "The Video tab needs PyAV, which is not installed here: pip install 'gcnrefine[video]'."
+            ) from error
+        try:
+            info = probe_video(path)
+        except ValueError as error:  # not a video, no video stream
+            raise gr.Error(
+                f"{path.name}: not a video that can be read (or it has no video stream). "
+                "Upload a clip such as MP4, MOV or WebM."
+            ) from error
+        lifter, refiner = self.lifter.get(), self.refiner.get()
+        device = default_device()
+        # Loaded here, not inside process_video, so a missing model gets its own message (both are
+        # cached per process: process_video then reuses them).
+        for what, model_id, env, load in (
+            ("person detector", self.detector, DETECTOR_ENV, load_detector),
+            ("pose model", self.pose_model, POSE_MODEL_ENV, load_pose_model),
+        ):
+            try:
+                load(model_id, device)
+            except Exception as error:  # offline, unknown id, wrong architecture: one clear message
+                raise gr.Error(
+                    f"The {what} could not be loaded from {model_id}: {error}. The first video request "
+                    f"downloads it from the Hub (needs internet); or set {env} to a local folder."
+                ) from error
+        out_dir = self._video_output_dir()
+        try:
+            result = process_video(
+                path,
+                lifter,
+                refiner=refiner,
+                out_dir=out_dir,
+                detector=self.detector,
+                pose_model=self.pose_model,
+                device=device,
+                threshold=threshold,
+                max_frames=self.max_video_frames,
+                crop_detection=False,  # one detector pass per frame: half the time on a CPU Space
+                progress=True,  # tqdm bars, which the Progress above shows in the page
+            )
+        except av.FFmpegError as error:  # the header was fine but decoding the frames failed
+            shutil.rmtree(out_dir, ignore_errors=True)
+            raise gr.Error(f"{path.name}: the video could not be decoded ({error}).") from error
+        except ValueError as error:  # e.g. no person found in any frame
+            shutil.rmtree(out_dir, ignore_errors=True)
+            hint = " If a person is visible, lower the detector threshold." * ("no person" in str(error))
+            message = str(error).replace(str(path), path.name).removeprefix("path: ")
+            raise gr.Error(f"{path.name}: {message}.{hint}") from error
+        except BaseException:
+            shutil.rmtree(out_dir, ignore_errors=True)
+            raise
+        found = int(np.isfinite(result.boxes[:, 0]).sum())
+        change = np.linalg.norm(result.poses_3d_refined - result.poses_3d, axis=-1) * 1000
+        if found == result.num_frames:
+            seen = "the person was found in every frame"
+        else:  # process_video interpolated the 2D of the other frames before lifting
+            seen = f"the person was found in {found} of them (the rest are interpolated)"
+        summary = (
+            f"**{path.name}**: {result.num_frames} frames at {result.fps:.3g} fps, "
+            f"{result.image_size[0]}×{result.image_size[1]}; {seen}. "
+            f"The refiner moved joints by {change.mean():.1f} mm on average."
+        )
+        if result.truncated:
+            total = f" of {info.num_frames}" if info.num_frames else ""
+            summary += (
+                f" **Only the first {self.max_video_frames} frames{total} were processed** "
+                f"(the Space's limit, {self.max_video_frames / result.fps:.1f} s at this frame rate)."
+            )
+        return str(result.video_path), str(result.npz_path), summary
+
+    def _video_output_dir(self) -> Path:
+        # Gradio copies the outputs into its own cache; the originals are removed after OUTPUT_TTL_S.
+        cutoff = time.time() - OUTPUT_TTL_S
+        for old in self._video_dir.iterdir():
+            if old.stat().st_mtime < cutoff:
+                shutil.rmtree(old, ignore_errors=True)
+        return Path(tempfile.mkdtemp(dir=self._video_dir))
+
 
 def _check_numpy_magic(path: Path) -> None:
     """Refuse files that are neither .npy nor .npz by their first bytes.
@@ -328,12 +460,24 @@ def build_demo(
     data_source: str | os.PathLike | None = None,
     max_frames: int = MAX_UPLOAD_FRAMES,
     example_path: str | os.PathLike | None = None,
+    detector: str | os.PathLike | None = None,
+    pose_model: str | os.PathLike | None = None,
+    max_video_frames: int = MAX_VIDEO_FRAMES,
 ) -> gr.Blocks:
     """The Space's ``gr.Blocks``; nothing is loaded until a request needs it (see the module docstring).
 
     Launch it with ``demo.launch(max_file_size=MAX_FILE_SIZE)``.
     """
-    backend = SpaceBackend(refiner_path, lifter_path, data_source, max_frames, example_path)
+    backend = SpaceBackend(
+        refiner_path,
+        lifter_path,
+        data_source,
+        max_frames,
+        example_path,
+        detector=detector,
+        pose_model=pose_model,
+        max_video_frames=max_video_frames,
+    )
     subject, action, camera = DEFAULT_SEQUENCE
     with gr.Blocks(title="gcnrefine: occlusion-robust 3D pose refinement", delete_cache=(3600, 3600)) as demo:
         gr.Markdown(INTRO)
@@ -381,6 +525,28 @@ def build_demo(
                 label="Your input and the refined poses (relative to the root)", elem_id="upload-animation"
             )
             refined_file = gr.File(label="Refined poses", interactive=False)
+        with gr.Tab("Video"):
+            gr.Markdown(
+                "Upload a short clip of a person (MP4, MOV, WebM, ...; files up to "
+                f"{MAX_FILE_SIZE.upper()}). Only the **first {max_video_frames} frames** are processed "
+                f"({max_video_frames / 30:g} s at 30 fps). The app detects people with RT-DETR, follows the "
+                "largest one, estimates its 2D keypoints with ViTPose, lifts them to 3D with the built-in "
+                "lifter and refines them. You get a video with the 2D skeleton beside the 3D pose before "
+                "and after refinement, and an `.npz` with every array (2D keypoints, scores, boxes, 3D "
+                "poses in metres before and after). The first request downloads the two 2D models; on a "
+                "CPU Space a full clip takes minutes."
+            )
+            with gr.Row():
+                video_upload = gr.Video(label="Your clip", sources=["upload"])
+                with gr.Column():
+                    threshold_box = gr.Slider(
+                        0, 1, value=VIDEO_THRESHOLD, step=0.05, label="Detector score threshold"
+                    )
+                    video_button = gr.Button("Detect → lift → refine", variant="primary")
+            video_summary = gr.Markdown()
+            with gr.Row():
+                overlay_video = gr.Video(label="2D keypoints | 3D before | 3D after", interactive=False)
+                poses_file = gr.File(label="Poses (.npz)", interactive=False)
 
         subject_box.change(
             lambda s: gr.update(choices=list(ACTIONS.get(s, ())), value=ACTIONS.get(s, (None,))[0]),
@@ -405,6 +571,14 @@ def build_demo(
         )
         example_button.click(backend.refine_example, None, upload_outputs, api_name="refine_example").success(
             **upload_frames
+        )
+        # One clip at a time: each keeps the CPU busy for minutes; later requests wait in the queue.
+        video_button.click(
+            backend.run_video,
+            [video_upload, threshold_box],
+            [overlay_video, poses_file, video_summary],
+            api_name="process_video",
+            concurrency_limit=1,
         )
     demo.backend = backend  # for tests and scripts: the loaded models and settings
     return demo

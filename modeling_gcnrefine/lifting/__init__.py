@@ -1,4 +1,5 @@
-"""The built-in temporal lifter (VideoPose3D architecture) and the converter for official checkpoints.
+"""The built-in temporal lifter (VideoPose3D architecture), the converter for official checkpoints and the
+``gcnrefine lift`` command group (``convert``, ``train``, ``run``: :mod:`.cli`).
 
 Importing this package registers ``LifterConfig``/``TemporalLifterModel`` with ``AutoConfig`` and
 ``AutoModel`` (model type ``gcnrefine_lifter``), and marks both for ``auto_map`` so that
@@ -13,8 +14,9 @@ from pathlib import Path
 
 from transformers import AutoConfig, AutoModel
 
+from .cli import add_cli
 from .configuration_lifter import LifterConfig
-from .convert_videopose3d import add_cli, convert_videopose3d, load_videopose3d_checkpoint
+from .convert_videopose3d import convert_videopose3d, load_videopose3d_checkpoint
 from .modeling_lifter import LifterOutput, TemporalLifterModel
 
 AutoConfig.register(LifterConfig.model_type, LifterConfig, exist_ok=True)

@@ -290,10 +290,9 @@ def _cli_convert(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_cli(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``lift convert CKPT OUT_DIR`` to the ``gcnrefine`` command line."""
-    lift = subparsers.add_parser("lift", help="the built-in temporal lifter (VideoPose3D architecture)")
-    commands = lift.add_subparsers(dest="lift_command", required=True)
+def add_convert_cli(commands: argparse._SubParsersAction) -> None:
+    """Add ``convert CKPT OUT_DIR`` to ``commands``, the subparsers of the ``gcnrefine lift`` group
+    (built by :func:`modeling_gcnrefine.lifting.cli.add_cli`)."""
     convert = commands.add_parser(
         "convert",
         help="convert an official VideoPose3D checkpoint into a save_pretrained folder",
@@ -319,7 +318,7 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
 
 
 __all__ = [
-    "add_cli",
+    "add_convert_cli",
     "convert_videopose3d",
     "lifter_from_videopose3d_state_dict",
     "load_videopose3d_checkpoint",
