@@ -34,14 +34,18 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=24)
     parser.add_argument("--ablation-epochs", type=int, default=20)
     parser.add_argument("--samples-per-epoch", type=int, default=8192)
-    parser.add_argument("--skip-ablation", action="store_true", help="use the residual variant without comparing")
+    parser.add_argument(
+        "--skip-ablation", action="store_true", help="reuse the ablation's earlier choice (residual if none)"
+    )
     args = parser.parse_args()
     out = ROOT / args.out
     gcnrefine = [sys.executable, "-m", "modeling_gcnrefine.cli"]
 
-    run(*gcnrefine, "backbone", "--data", args.data, "--out", str(out / "backbone"))
+    if not (out / "backbone" / "backbone_metrics.json").exists():
+        run(*gcnrefine, "backbone", "--data", args.data, "--out", str(out / "backbone"))
+    choice = out / "ablation" / "validation.json"
     if args.skip_ablation:
-        chosen = "residual"
+        chosen = json.loads(choice.read_text())["chosen"] if choice.exists() else "residual"
     else:
         run(sys.executable, "benchmarks/ablation.py", "--backbone", str(out / "backbone"), "--data", args.data,
             "--out", str(out / "ablation"), "--epochs", str(args.ablation_epochs),
