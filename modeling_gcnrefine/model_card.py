@@ -21,6 +21,8 @@ lifter. Architecture and training follow *3D Human Pose Estimation with Occlusio
 BlendMimic3D Dataset and GCN Refinement* (Lino, Santiago, Marques, CVPR 2024 Workshops), built on
 Cai et al. (ICCV 2019); this is an independent implementation (the `gcnrefine` package).
 
+**Measured on the test subject:** {headline}
+
 ## Use
 
 ```python
@@ -125,6 +127,26 @@ def goals_table(goals: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def headline(report: dict) -> str:
+    """One sentence with the GCN's MPJPE change against the backbone on occluded and clean SS3 input."""
+    parts = []
+    for preset, label in (("occluded", "occluded detections"), ("visible_only", "clean detections")):
+        base, gcn = _mean(report, preset, "backbone", "mpjpe"), _mean(report, preset, "gcn", "mpjpe")
+        if base and gcn is not None:
+            parts.append(f"{label}: {base:.1f} -> {gcn:.1f} mm ({100 * (gcn - base) / base:+.1f} %)")
+    verdict = ""
+    if parts:
+        better = all(
+            _mean(report, p, "gcn", "mpjpe") < _mean(report, p, "backbone", "mpjpe")
+            for p in ("occluded", "visible_only")
+            if _mean(report, p, "backbone", "mpjpe")
+        )
+        verdict = " The refiner improves this backbone." if better else (
+            " This release does **not** improve this backbone on the unseen test scene; see the goals below."
+        )
+    return "; ".join(parts) + "." + verdict if parts else "no evaluation report."
+
+
 def render_model_card(report: dict, config: dict, training: dict | None = None, repo_id: str = REPO_ID) -> str:
     """Markdown with the Hub YAML header (license, library, tags, datasets, metrics, model-index)."""
     from huggingface_hub import EvalResult, ModelCard, ModelCardData
@@ -168,6 +190,7 @@ def render_model_card(report: dict, config: dict, training: dict | None = None, 
         f"{_fmt(meta.get('throughput', {}).get('gcn'))} frames/s on a 2-core CPU."
     )
     body = _BODY.format(
+        headline=headline(report),
         repo_id=repo_id,
         config_summary=summary,
         validation=", ".join("/".join(m) for m in meta.get("validation_motions", [])) or "n/a",

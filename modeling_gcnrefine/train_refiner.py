@@ -31,6 +31,7 @@ class RefinerDataSettings:
 
     presets / seeds: prediction files ``train_<preset>_seed<seed>.npz`` of the backbone folder.
     val_motions_per_subject: whole motions (an action and its `_multi` variant) held out per subject.
+    val_subjects: hold out these whole subjects instead (e.g. ("SS2",): unseen scene and cameras).
     stride: window centres every `stride` frames (1 = every frame; the epoch subsamples anyway).
     limit: first rows of the train split only (small runs).
     """
@@ -38,6 +39,7 @@ class RefinerDataSettings:
     presets: tuple[str, ...] = DEFAULT_PRESETS
     seeds: tuple[int, ...] = (0, 1)
     val_motions_per_subject: int = 2
+    val_subjects: tuple[str, ...] = ()  # if given, hold out these whole subjects instead (unseen cameras)
     stride: int = 1
     limit: int | None = None
     split_seed: int = 0
@@ -79,7 +81,10 @@ def load_refiner_sequences(
     sequences = camera_sequences(dataset["train"], settings.limit)  # SS1 + SS2 only
     if any(s.subject == "SS3" for s in sequences):
         raise ValueError("dataset: the train split holds SS3, the test subject; refusing to train on it")
-    held_out = validation_motions(sequences, settings.val_motions_per_subject, settings.split_seed)
+    if settings.val_subjects:
+        held_out = {s.motion for s in sequences if s.subject in settings.val_subjects}
+    else:
+        held_out = validation_motions(sequences, settings.val_motions_per_subject, settings.split_seed)
     train, val = RefinerSequences(), RefinerSequences()
     for preset in settings.presets:
         for seed in settings.seeds:
@@ -187,6 +192,7 @@ def add_cli(subparsers) -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
     parser.add_argument("--limit", type=int, default=None, help="first N rows of the train split (small runs)")
     parser.add_argument("--val-motions-per-subject", type=int, default=2, help="whole motions held out per subject")
+    parser.add_argument("--val-subjects", nargs="*", default=[], help="hold out whole subjects instead, e.g. SS2")
     add_training_arguments(
         parser,
         defaults={"output_dir": "outputs/refiner", "metric_for_best": "loss_mpjpe", "samples_per_epoch": 8192},
@@ -207,6 +213,7 @@ def _run_cli(args: argparse.Namespace) -> int:
         seeds=tuple(args.seeds),
         limit=args.limit,
         val_motions_per_subject=args.val_motions_per_subject,
+        val_subjects=tuple(args.val_subjects),
     )
     training_args = training_arguments_from_namespace(args)
     result = train_refiner(

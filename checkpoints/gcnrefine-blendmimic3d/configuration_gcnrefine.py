@@ -1,0 +1,182 @@
+"""Configuration of the ST-GCN pose refiner."""
+
+from __future__ import annotations
+
+from dataclasses import field
+
+from transformers import PreTrainedConfig
+
+from .graph import NORMALIZATIONS
+from .skeleton import (
+    H36M_JOINT_NAMES,
+    H36M_JOINTS_LEFT,
+    H36M_JOINTS_RIGHT,
+    H36M_PARENTS,
+    H36M_PART_PAIRS,
+    H36M_PARTS,
+    H36M_ROOT,
+    H36M_SPINE,
+)
+
+# Temporal-derivative loss weights (MODEL.md): 1 for wrists and ankles, 2.5 for elbows and knees, 4 elsewhere.
+_VELOCITY_WEIGHTS = [4.0, 4.0, 2.5, 1.0, 4.0, 2.5, 1.0, 4.0, 4.0, 4.0, 4.0, 4.0, 2.5, 1.0, 4.0, 2.5, 1.0]
+
+
+class GCNRefineConfig(PreTrainedConfig):
+    r"""Configuration of [`GCNRefineModel`], the spatial-temporal graph convolutional refiner of
+    Lino, Santiago and Marques (CVPR 2024), built on Cai et al. (ICCV 2019).
+
+    The defaults reproduce the reference network (5,041,257 parameters), with two documented
+    departures: `input_norm_eps` (the reference passes 0.1 by mistake) and the absolute symmetry loss.
+
+    Joint layout (defaults: Human3.6M-17, anatomical left/right):
+        joint_names (`list[str]`): one name per joint; its length is the number of joints.
+        joint_parents (`list[int]`): parent of each joint, -1 for the root; defines the bones.
+        joints_left (`list[int]`), joints_right (`list[int]`): mirror partners, pairwise; used for the
+            symmetric graph edges, flip augmentation, flip test and the symmetry loss.
+        root_joint (`int`): joint subtracted to make poses root-relative (pelvis).
+        spine_joint (`int`): centre of the graph; bone classes follow the hop distance to it.
+        parts (`dict[str, list[int]]`): body parts pooled into the coarse part graph, in part-node order.
+        part_pairs (`list[list[str]]`): left/right part pairs joined as symmetric partners.
+        center_part (`str`): the part every other part links to (the torso).
+
+    Network:
+        num_frames (`int`, defaults to 3): window length T (paper: 3; the reference code's default is 5).
+        in_channels (`int`, defaults to 3): per-joint input features: xyz, or xyz + detector confidence (4).
+        joint_channels (`list[int]`, defaults to `[128, 128, 256]`): widths of the joint-graph units.
+        part_channels (`list[int]`, defaults to `[512, 512]`): widths of the part-graph units.
+        fusion_channels (`int`, defaults to 256): width after fusing global and part features.
+        non_local_channels (`int`, defaults to 256): width of the attention's theta, phi and g.
+        temporal_kernel_size (`int`, defaults to 3): kernel of the temporal convolution over frames.
+        unit_dropout (`float`, defaults to 0.05): dropout inside each graph unit.
+        temporal_dropout (`float`, defaults to 0.25): dropout after the temporal convolution.
+        fusion_dropout (`float`, defaults to 0.1): dropout after the fusion convolution.
+        output_dropout (`float`, defaults to 0.1): dropout before the output projection.
+        adjacency_normalization (`str`, defaults to "reference"): "reference" divides the union
+            adjacency by the receiver's degree (the published numbers); "symmetric" is the paper's
+            equation (2), D^-1/2 A_k D^-1/2 per class.
+        input_norm_eps (`float`, defaults to 1e-5): eps of the input BatchNorm. The reference code passes
+            its momentum (0.1) into eps by mistake; set 0.1 to match it exactly.
+        batch_norm_momentum (`float`, defaults to 0.1): momentum of every BatchNorm.
+        use_non_local (`bool`, defaults to True): the non-local attention over all joints and frames.
+        predict_residual (`bool`, defaults to False): predict a correction added to the input pose instead
+            of the pose itself (not in the paper; the network then starts close to the identity).
+        initializer_range (`float`, defaults to 0.02): unused by the default Kaiming-style init of
+            convolutions; kept for transformers tooling.
+
+    Inference:
+        flip_test (`bool`, defaults to False): default of `refine(flip_test=...)`: average the prediction
+            with the un-flipped prediction of the mirrored input.
+
+    Losses (weights of the terms summed into `loss`):
+        loss_mpjpe_weight (`float`, defaults to 1.0): mean per-joint position error over all T frames.
+        loss_velocity_weight (`float`, defaults to 1.0): squared error of frame-to-frame differences, per
+            joint weighted by `velocity_joint_weights`.
+        velocity_joint_weights (`list[float]`): 1 for wrists and ankles, 2.5 for elbows and knees, 4 elsewhere.
+        loss_symmetry_weight (`float`, defaults to 1.0): absolute length difference of the left/right bone
+            pairs (the reference uses the signed difference, which is unbounded below).
+    """
+
+    model_type = "gcnrefine"
+
+    joint_names: list[str] = field(default_factory=lambda: list(H36M_JOINT_NAMES))
+    joint_parents: list[int] = field(default_factory=lambda: list(H36M_PARENTS))
+    joints_left: list[int] = field(default_factory=lambda: list(H36M_JOINTS_LEFT))
+    joints_right: list[int] = field(default_factory=lambda: list(H36M_JOINTS_RIGHT))
+    root_joint: int = H36M_ROOT
+    spine_joint: int = H36M_SPINE
+    parts: dict[str, list[int]] = field(default_factory=lambda: {k: list(v) for k, v in H36M_PARTS.items()})
+    part_pairs: list[list[str]] = field(default_factory=lambda: [list(p) for p in H36M_PART_PAIRS])
+    center_part: str = "torso"
+
+    num_frames: int = 3
+    in_channels: int = 3
+    joint_channels: list[int] = field(default_factory=lambda: [128, 128, 256])
+    part_channels: list[int] = field(default_factory=lambda: [512, 512])
+    fusion_channels: int = 256
+    non_local_channels: int = 256
+    temporal_kernel_size: int = 3
+    unit_dropout: float = 0.05
+    temporal_dropout: float = 0.25
+    fusion_dropout: float = 0.1
+    output_dropout: float = 0.1
+    adjacency_normalization: str = "reference"
+    input_norm_eps: float = 1e-5  # reference: 0.1 (its BatchNorm momentum passed as eps by mistake)
+    batch_norm_momentum: float = 0.1
+    use_non_local: bool = True
+    predict_residual: bool = False
+    initializer_range: float = 0.02
+
+    flip_test: bool = False
+
+    loss_mpjpe_weight: float = 1.0
+    loss_velocity_weight: float = 1.0
+    velocity_joint_weights: list[float] = field(default_factory=lambda: list(_VELOCITY_WEIGHTS))
+    loss_symmetry_weight: float = 1.0  # absolute difference; the reference's signed one is unbounded below
+
+    def __post_init__(self, **kwargs):
+        super().__post_init__(**kwargs)
+        self.validate_refiner()
+
+    @property
+    def num_joints(self) -> int:
+        return len(self.joint_names)
+
+    def validate_refiner(self) -> None:
+        """Raise ValueError, quoting the bad value, for an inconsistent configuration."""
+        n = len(self.joint_names)
+        if len(self.joint_parents) != n:
+            raise ValueError(f"joint_parents: expected {n} entries (one per joint name), got {len(self.joint_parents)}")
+        roots = [j for j, p in enumerate(self.joint_parents) if p < 0]
+        if roots != [self.root_joint]:
+            raise ValueError(f"joint_parents: expected exactly one root, joint {self.root_joint}; got roots {roots}")
+        if any(p >= n for p in self.joint_parents):
+            raise ValueError(f"joint_parents: expected indices below {n}, got {self.joint_parents}")
+        if len(self.joints_left) != len(self.joints_right):
+            raise ValueError(
+                f"joints_left/joints_right: expected equal lengths, got {self.joints_left} and {self.joints_right}"
+            )
+        for name in ("root_joint", "spine_joint"):
+            value = getattr(self, name)
+            if not 0 <= value < n:
+                raise ValueError(f"{name}: expected a joint index in [0, {n}), got {value}")
+        covered = sorted(j for joints in self.parts.values() for j in joints)
+        if covered != list(range(n)):
+            raise ValueError(f"parts: expected every joint in exactly one part, got {self.parts}")
+        if self.center_part not in self.parts:
+            raise ValueError(f"center_part: expected one of {list(self.parts)}, got {self.center_part!r}")
+        for pair in self.part_pairs:
+            if len(pair) != 2 or any(name not in self.parts for name in pair):
+                raise ValueError(f"part_pairs: expected pairs of names from {list(self.parts)}, got {pair}")
+        if not isinstance(self.num_frames, int) or self.num_frames < 1:
+            raise ValueError(f"num_frames: expected an integer >= 1, got {self.num_frames!r}")
+        if self.in_channels not in (3, 4):
+            raise ValueError(f"in_channels: expected 3 (xyz) or 4 (xyz + confidence), got {self.in_channels!r}")
+        for name in ("joint_channels", "part_channels"):
+            widths = getattr(self, name)
+            if not widths or any(not isinstance(w, int) or w < 1 for w in widths):
+                raise ValueError(f"{name}: expected a non-empty list of positive integers, got {widths!r}")
+        for name in ("fusion_channels", "non_local_channels"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ValueError(f"{name}: expected a positive integer, got {getattr(self, name)!r}")
+        if self.temporal_kernel_size < 1 or self.temporal_kernel_size % 2 == 0:
+            raise ValueError(f"temporal_kernel_size: expected an odd integer >= 1, got {self.temporal_kernel_size!r}")
+        for name in ("unit_dropout", "temporal_dropout", "fusion_dropout", "output_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name}: expected a probability in [0, 1), got {getattr(self, name)!r}")
+        if self.adjacency_normalization not in NORMALIZATIONS:
+            raise ValueError(
+                f"adjacency_normalization: expected one of {NORMALIZATIONS}, got {self.adjacency_normalization!r}"
+            )
+        if not self.input_norm_eps > 0:
+            raise ValueError(f"input_norm_eps: expected a positive float, got {self.input_norm_eps!r}")
+        if len(self.velocity_joint_weights) != n:
+            raise ValueError(
+                f"velocity_joint_weights: expected {n} entries (one per joint), got {len(self.velocity_joint_weights)}"
+            )
+        for name in ("loss_mpjpe_weight", "loss_velocity_weight", "loss_symmetry_weight"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name}: expected a non-negative weight, got {getattr(self, name)!r}")
+
+
+__all__ = ["GCNRefineConfig"]

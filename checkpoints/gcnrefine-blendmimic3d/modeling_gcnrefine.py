@@ -1,0 +1,556 @@
+"""The ST-GCN pose refiner (Lino, Santiago and Marques, CVPR 2024; after Cai et al., ICCV 2019).
+
+Reads top to bottom: graph convolution unit, non-local block, the model with `forward` (windows of
+T frames, for training) and `refine` (whole sequences, for users).
+
+Features are kept channels-last, ``(N, L, C)`` with ``L = T * V`` nodes numbered frame-major, so every
+1x1 convolution of the reference is a `nn.Linear` (one large matrix multiply) and the graph
+aggregation is one more matrix multiply. Parameter counts equal the reference's convolutions.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+from transformers import PreTrainedModel
+from transformers import initialization as init
+from transformers.utils import ModelOutput
+
+from .configuration_gcnrefine import GCNRefineConfig
+from .graph import NUM_CLASSES, joint_graph, part_graph
+
+# The shipped checkpoint, used by `GCNRefineModel.from_pretrained()` with no argument.
+DEFAULT_CHECKPOINT_ENV = "GCNREFINE_CHECKPOINT"
+DEFAULT_CHECKPOINT_NAME = "gcnrefine-blendmimic3d"
+
+# Inputs whose median bone length exceeds this are not in metres (a human bone is 0.05 - 0.5 m).
+MAX_MEDIAN_BONE_LENGTH_METRES = 10.0
+
+
+@dataclass
+class GCNRefineOutput(ModelOutput):
+    """Output of [`GCNRefineModel.forward`].
+
+    refined (`torch.FloatTensor` of shape `(batch, num_frames, num_joints, 3)`):
+        Refined root-relative poses for every frame of the window (root joint exactly 0).
+    loss (`torch.FloatTensor`, *optional*): weighted sum of the loss terms, when `labels` are given.
+    loss_mpjpe, loss_velocity, loss_symmetry (`torch.FloatTensor`, *optional*): the unweighted terms.
+    """
+
+    loss: torch.FloatTensor | None = None
+    refined: torch.FloatTensor | None = None
+    loss_mpjpe: torch.FloatTensor | None = None
+    loss_velocity: torch.FloatTensor | None = None
+    loss_symmetry: torch.FloatTensor | None = None
+
+
+def _batch_norm(norm: nn.BatchNorm1d, x: torch.Tensor) -> torch.Tensor:
+    """BatchNorm over the last (channel) axis of a channels-last tensor, statistics over all others."""
+    shape = x.shape
+    return norm(x.reshape(-1, shape[-1])).view(shape)
+
+
+class GraphAdjacency(nn.Module):
+    """Holds the constant six-class adjacency of one graph as a non-persistent buffer.
+
+    The buffer is never saved; `GCNRefinePreTrainedModel._init_weights` rebuilds it from the config,
+    because transformers 5 builds models on the meta device in `from_pretrained` and would otherwise
+    leave uninitialised memory here.
+    """
+
+    def __init__(self, adjacency: np.ndarray):
+        super().__init__()
+        self.register_buffer("adjacency", torch.from_numpy(adjacency), persistent=False)  # (K, L, L)
+
+    def mixing_matrix(self) -> torch.Tensor:
+        """``(L_receiver, L_source * K)``: aggregation as one matmul over the stacked classes."""
+        k, sources, receivers = self.adjacency.shape
+        return self.adjacency.permute(2, 1, 0).reshape(receivers, sources * k)
+
+
+class GraphConvUnit(nn.Module):
+    """Spatial-temporal graph convolution unit C_in -> C_out (MODEL.md, "Graph convolution unit").
+
+    1x1 projection to K*C_out channels, one chunk per neighbour class; aggregation over the graph;
+    BatchNorm, ReLU, Dropout, 1x1 convolution, BatchNorm, Dropout; residual; ReLU.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, residual: bool, config: GCNRefineConfig):
+        super().__init__()
+        self.out_channels = out_channels
+        momentum = config.batch_norm_momentum
+        self.project = nn.Linear(in_channels, NUM_CLASSES * out_channels)
+        self.norm_graph = nn.BatchNorm1d(out_channels, momentum=momentum)
+        self.mix = nn.Linear(out_channels, out_channels)
+        self.norm_mix = nn.BatchNorm1d(out_channels, momentum=momentum)
+        self.dropout = nn.Dropout(config.unit_dropout)
+        if not residual:
+            self.residual = None
+        elif in_channels == out_channels:
+            self.residual = nn.Identity()
+        else:
+            self.residual = nn.Sequential(nn.Linear(in_channels, out_channels), _ChannelsLastBatchNorm(out_channels, momentum))
+
+    def forward(self, x: torch.Tensor, mixing: torch.Tensor) -> torch.Tensor:
+        # x: (N, L, C_in); mixing: (L, L*K)
+        n, nodes, _ = x.shape
+        y = self.project(x)  # (N, L, K*C_out), class-major within each node
+        y = y.view(n, nodes * NUM_CLASSES, self.out_channels)  # (N, L*K, C_out), row = node*K + class
+        y = torch.matmul(mixing, y)  # (N, L, C_out)
+        y = self.dropout(F.relu(_batch_norm(self.norm_graph, y)))
+        y = self.dropout(_batch_norm(self.norm_mix, self.mix(y)))
+        if self.residual is not None:
+            y = y + self.residual(x)
+        return F.relu(y)
+
+
+class _ChannelsLastBatchNorm(nn.BatchNorm1d):
+    """BatchNorm1d over the last axis of a channels-last tensor (for use inside nn.Sequential)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x.reshape(-1, x.shape[-1])).view(x.shape)
+
+
+class NonLocalBlock(nn.Module):
+    """Embedded-Gaussian non-local block (Wang et al., CVPR 2018) over all T*V positions.
+
+    No 1/sqrt(d) scaling (as the reference). The output BatchNorm starts at zero weight and bias, so
+    the block starts as the identity.
+    """
+
+    def __init__(self, channels: int, inner_channels: int, momentum: float):
+        super().__init__()
+        self.theta = nn.Linear(channels, inner_channels)
+        self.phi = nn.Linear(channels, inner_channels)
+        self.g = nn.Linear(channels, inner_channels)
+        self.out = nn.Linear(inner_channels, channels)
+        self.out_norm = nn.BatchNorm1d(channels, momentum=momentum)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # x: (N, L, C)
+        attention = torch.softmax(torch.matmul(self.theta(x), self.phi(x).transpose(1, 2)), dim=-1)  # (N, L, L)
+        y = torch.matmul(attention, self.g(x))  # (N, L, C_inner)
+        return x + _batch_norm(self.out_norm, self.out(y))
+
+
+class GCNRefinePreTrainedModel(PreTrainedModel):
+    config: GCNRefineConfig
+    config_class = GCNRefineConfig
+    base_model_prefix = "gcnrefine"
+    main_input_name = "poses_3d"
+    input_modalities = "pose"
+    supports_gradient_checkpointing = False
+
+    def _init_weights(self, module: nn.Module) -> None:
+        if isinstance(module, GraphAdjacency):
+            # Non-persistent constants: rebuilt from the config (from_pretrained leaves them uninitialised).
+            init.copy_(module.adjacency, torch.from_numpy(_graph_for(self.config, module)))
+        elif isinstance(module, (nn.Linear, nn.Conv1d)):
+            # PyTorch's default for convolutions, as the reference network used.
+            init.kaiming_uniform_(module.weight, a=math.sqrt(5))
+            if module.bias is not None:
+                fan_in = module.weight[0].numel()
+                bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+                init.uniform_(module.bias, -bound, bound)
+        elif isinstance(module, nn.BatchNorm1d):
+            zero = getattr(module, "_zero_init", False)
+            (init.zeros_ if zero else init.ones_)(module.weight)
+            init.zeros_(module.bias)
+            init.zeros_(module.running_mean)
+            init.ones_(module.running_var)
+            init.zeros_(module.num_batches_tracked)
+
+
+def _graph_for(config: GCNRefineConfig, module: GraphAdjacency) -> np.ndarray:
+    if getattr(module, "kind", "joint") == "part":
+        return build_part_graph(config)
+    return build_joint_graph(config)
+
+
+def build_joint_graph(config: GCNRefineConfig) -> np.ndarray:
+    """The joint graph ``(6, V*T, V*T)`` the config describes."""
+    return joint_graph(
+        config.joint_parents,
+        config.joints_left,
+        config.joints_right,
+        config.spine_joint,
+        config.num_frames,
+        config.adjacency_normalization,
+    )
+
+
+def part_names(config: GCNRefineConfig) -> list[str]:
+    """Part-node order. Sorted, because config.json sorts dict keys and the order must survive a save."""
+    return sorted(config.parts)
+
+
+def build_part_graph(config: GCNRefineConfig) -> np.ndarray:
+    """The part graph ``(6, P*T, P*T)`` the config describes."""
+    return part_graph(
+        part_names(config),
+        [tuple(pair) for pair in config.part_pairs],
+        config.center_part,
+        config.num_frames,
+        config.adjacency_normalization,
+    )
+
+
+class GCNRefineModel(GCNRefinePreTrainedModel):
+    """Refines a 2D-to-3D lifter's poses with a spatial-temporal GCN.
+
+    `forward` maps windows ``(B, T, V, 3)`` to refined root-relative windows (training, losses);
+    `refine` maps whole sequences of any length to refined poses (what users call).
+    """
+
+    def __init__(self, config: GCNRefineConfig):
+        super().__init__(config)
+        num_joints, momentum = config.num_joints, config.batch_norm_momentum
+        names = part_names(config)
+        part_of_joint = [0] * num_joints
+        for index, name in enumerate(names):
+            for joint in config.parts[name]:
+                part_of_joint[joint] = index
+        # Joint index lists per part (max-pooling) and the part each joint copies back from.
+        self.part_joints = [list(config.parts[name]) for name in names]
+        # A plain list, not a buffer: non-persistent buffers come back uninitialised from from_pretrained.
+        self.part_of_joint = part_of_joint
+        self.joint_graph = GraphAdjacency(build_joint_graph(config))
+        self.part_graph = GraphAdjacency(build_part_graph(config))
+        self.part_graph.kind = "part"
+
+        self.input_norm = nn.BatchNorm1d(num_joints * config.in_channels, eps=config.input_norm_eps, momentum=momentum)
+        widths = [config.in_channels, *config.joint_channels]
+        # The first unit has no residual (MODEL.md); the others add identity or a projection.
+        self.joint_units = nn.ModuleList(
+            GraphConvUnit(widths[i], widths[i + 1], residual=i > 0, config=config) for i in range(len(widths) - 1)
+        )
+        widths = [config.joint_channels[-1], *config.part_channels]
+        self.part_units = nn.ModuleList(
+            GraphConvUnit(widths[i], widths[i + 1], residual=True, config=config) for i in range(len(widths) - 1)
+        )
+        global_channels = config.part_channels[-1]
+        self.temporal_conv = nn.Conv1d(
+            global_channels, global_channels, config.temporal_kernel_size, padding=config.temporal_kernel_size // 2
+        )
+        self.temporal_norm = nn.BatchNorm1d(global_channels, momentum=momentum)
+        self.temporal_dropout = nn.Dropout(config.temporal_dropout)
+        self.fusion = nn.Linear(global_channels + config.part_channels[-1], config.fusion_channels)
+        self.fusion_norm = nn.BatchNorm1d(config.fusion_channels, momentum=momentum)
+        self.fusion_dropout = nn.Dropout(config.fusion_dropout)
+        head_channels = config.fusion_channels + config.joint_channels[-1]
+        self.non_local = (
+            NonLocalBlock(head_channels, config.non_local_channels, momentum) if config.use_non_local else None
+        )
+        if self.non_local is not None:
+            self.non_local.out_norm._zero_init = True
+        self.output_dropout = nn.Dropout(config.output_dropout)
+        self.output = nn.Linear(head_channels, 3)
+        self.post_init()
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike | None = None, *args, **kwargs):
+        """Load a refiner; with no path, the shipped BlendMimic3D checkpoint (offline)."""
+        if pretrained_model_name_or_path is None:
+            pretrained_model_name_or_path = default_checkpoint()
+        return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+
+    # ------------------------------------------------------------------ training-time forward
+
+    def forward(
+        self,
+        poses_3d: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        confidence: torch.Tensor | None = None,
+        **kwargs,
+    ) -> GCNRefineOutput:
+        """Refine windows of poses.
+
+        Args:
+            poses_3d: ``(B, T, V, 3)`` lifter poses, metres, camera frame; made root-relative here.
+            labels: optional ``(B, T, V, 3)`` ground truth; made root-relative here.
+            confidence: ``(B, T, V)`` detector confidence, required when ``config.in_channels == 4``.
+        """
+        config = self.config
+        batch, frames, joints, _ = _check_window("poses_3d", poses_3d, config)
+        poses = poses_3d - poses_3d[:, :, config.root_joint : config.root_joint + 1]
+        x = poses
+        if config.in_channels == 4:
+            if confidence is None or tuple(confidence.shape) != (batch, frames, joints):
+                got = None if confidence is None else tuple(confidence.shape)
+                raise ValueError(f"confidence: expected shape {(batch, frames, joints)} with in_channels=4, got {got}")
+            x = torch.cat([x, confidence.unsqueeze(-1).to(x.dtype)], dim=-1)
+        channels = x.shape[-1]
+        x = self.input_norm(x.reshape(batch * frames, joints * channels))  # (B*T, V*C), stats over batch and time
+        x = x.view(batch, frames * joints, channels)  # (B, L=T*V, C)
+
+        mixing = self.joint_graph.mixing_matrix()
+        for unit in self.joint_units:
+            x = unit(x, mixing)
+        joint_features = x.view(batch, frames, joints, -1)  # (B, T, V, Cj)
+
+        parts = torch.stack([joint_features[:, :, idx].amax(dim=2) for idx in self.part_joints], dim=2)  # (B, T, P, Cj)
+        num_parts = parts.shape[2]
+        x = parts.reshape(batch, frames * num_parts, -1)  # (B, T*P, Cj)
+        mixing = self.part_graph.mixing_matrix()
+        for unit in self.part_units:
+            x = unit(x, mixing)
+        part_features = x.view(batch, frames, num_parts, -1)  # (B, T, P, Cp)
+
+        global_features = part_features.amax(dim=2).transpose(1, 2)  # (B, Cp, T)
+        global_features = self.temporal_conv(global_features)
+        global_features = self.temporal_dropout(F.relu(self.temporal_norm(global_features)))
+        global_features = global_features.transpose(1, 2).unsqueeze(2).expand(-1, -1, num_parts, -1)  # (B, T, P, Cp)
+
+        fused = self.fusion(torch.cat([global_features, part_features], dim=-1))  # (B, T, P, F)
+        fused = self.fusion_dropout(F.relu(_batch_norm(self.fusion_norm, fused)))
+        fused = fused[:, :, self.part_of_joint]  # (B, T, V, F): each joint copies its part's feature
+        x = torch.cat([fused, joint_features], dim=-1).reshape(batch, frames * joints, -1)  # (B, L, F+Cj)
+
+        if self.non_local is not None:
+            x = self.non_local(x)
+        refined = self.output(self.output_dropout(x)).view(batch, frames, joints, 3)
+        if config.predict_residual:
+            refined = refined + poses
+        # The target root is exactly 0: pin it, so the root trajectory is kept exactly.
+        root_mask = torch.ones(joints, 1, device=refined.device, dtype=refined.dtype)
+        root_mask[config.root_joint] = 0
+        refined = refined * root_mask
+
+        loss = loss_mpjpe = loss_velocity = loss_symmetry = None
+        if labels is not None:
+            if tuple(labels.shape) != tuple(poses_3d.shape):
+                raise ValueError(f"labels: expected shape {tuple(poses_3d.shape)}, got {tuple(labels.shape)}")
+            target = labels - labels[:, :, config.root_joint : config.root_joint + 1]
+            loss_mpjpe = torch.linalg.vector_norm(refined - target, dim=-1).mean()
+            loss_velocity = self._velocity_loss(refined, target)
+            loss_symmetry = self._symmetry_loss(refined)
+            loss = (
+                config.loss_mpjpe_weight * loss_mpjpe
+                + config.loss_velocity_weight * loss_velocity
+                + config.loss_symmetry_weight * loss_symmetry
+            )
+        return GCNRefineOutput(
+            loss=loss,
+            refined=refined,
+            loss_mpjpe=loss_mpjpe,
+            loss_velocity=loss_velocity,
+            loss_symmetry=loss_symmetry,
+        )
+
+    def _velocity_loss(self, refined: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Per-joint weighted squared error of frame-to-frame differences (0 for a single frame).
+
+        Compared with the target's motion rather than zero, so real motion is not penalised.
+        """
+        if refined.shape[1] < 2:
+            return refined.new_zeros(())
+        weights = torch.as_tensor(self.config.velocity_joint_weights, dtype=refined.dtype, device=refined.device)
+        error = torch.diff(refined, dim=1) - torch.diff(target, dim=1)  # (B, T-1, V, 3)
+        return (error.pow(2).sum(dim=-1) * weights).mean()
+
+    def _symmetry_loss(self, refined: torch.Tensor) -> torch.Tensor:
+        """Mean absolute length difference of left/right bone pairs (absolute: bounded below by 0)."""
+        parents = self.config.joint_parents
+        left = [j for j in self.config.joints_left if parents[j] >= 0]
+        right = [j for j in self.config.joints_right if parents[j] >= 0]
+        if not left:
+            return refined.new_zeros(())
+        parent_of = [max(p, 0) if p >= 0 else j for j, p in enumerate(parents)]
+        bone = refined - refined[..., parent_of, :]  # (B, T, V, 3), the root's own "bone" is 0
+        lengths = torch.linalg.vector_norm(bone, dim=-1)
+        return (lengths[..., left] - lengths[..., right]).abs().mean()
+
+    # ------------------------------------------------------------------ user-facing refinement
+
+    @torch.inference_mode()
+    def refine(
+        self,
+        poses,
+        confidence=None,
+        flip_test: bool | None = None,
+        batch_size: int = 1024,
+    ):
+        """Refine whole sequences.
+
+        Args:
+            poses: ``(T_seq, V, 3)`` or ``(B, T_seq, V, 3)``, numpy or torch, metres, camera frame, any
+                ``T_seq >= 1``. Missing keypoints may be NaN: they are filled by linear interpolation in
+                time (holding the nearest value at the ends) before refinement.
+            confidence: ``(T_seq, V)`` / ``(B, T_seq, V)`` detector confidence, only for ``in_channels == 4``.
+            flip_test: average with the un-flipped refinement of the mirrored input (defaults to
+                ``config.flip_test``).
+            batch_size: windows per forward pass; bounds memory for any sequence length.
+
+        Returns:
+            Refined poses of the input's type, shape, dtype (and device), with the input's root
+            trajectory (the filled root where it was NaN) and no NaN.
+        """
+        config = self.config
+        flip_test = config.flip_test if flip_test is None else bool(flip_test)
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size: expected a positive integer, got {batch_size!r}")
+        is_torch = isinstance(poses, torch.Tensor)
+        array = _validated_poses(poses, config)  # float64 numpy, (B, T, V, 3)
+        single = array.ndim == 3
+        if single:
+            array = array[None]
+        if np.isnan(array).any():
+            array = fill_missing(array, config.joint_parents)
+        _check_metres(array, config.joint_parents)
+        conf = None
+        if config.in_channels == 4:
+            if confidence is None:
+                raise ValueError("confidence: expected an array of shape poses.shape[:-1] with in_channels=4, got None")
+            conf = np.asarray(confidence.detach().cpu() if isinstance(confidence, torch.Tensor) else confidence, np.float32)
+            conf = conf[None] if single else conf
+            if conf.shape != array.shape[:-1]:
+                raise ValueError(f"confidence: expected shape {array.shape[:-1]}, got {conf.shape}")
+            conf = np.nan_to_num(conf, nan=0.0)
+
+        was_training = self.training
+        self.eval()
+        try:
+            refined = self._refine_sequences(array, conf, flip_test, batch_size)
+        finally:
+            self.train(was_training)
+        refined = refined[0] if single else refined
+        if is_torch:
+            return torch.from_numpy(refined).to(device=poses.device, dtype=poses.dtype)
+        return refined.astype(np.asarray(poses).dtype, copy=False)
+
+    def _refine_sequences(self, array: np.ndarray, conf: np.ndarray | None, flip_test: bool, batch_size: int):
+        config = self.config
+        device = self.device
+        num_sequences, length, joints, _ = array.shape
+        root = array[:, :, config.root_joint : config.root_joint + 1]  # (B, T, 1, 3)
+        relative = torch.from_numpy((array - root).astype(np.float32)).to(device)  # (B, T, V, 3)
+        conf_t = None if conf is None else torch.from_numpy(conf).to(device)
+        half = config.num_frames // 2
+        offsets = torch.arange(-half, config.num_frames - half, device=device)  # (T_w,)
+        flip_perm = torch.tensor(_flip_permutation(config), device=device)
+        out = torch.empty(num_sequences * length, joints, 3, dtype=torch.float32, device=device)
+        total = num_sequences * length
+        for start in range(0, total, batch_size):
+            flat = torch.arange(start, min(start + batch_size, total), device=device)
+            seq, centre = flat // length, flat % length
+            frames = (centre[:, None] + offsets[None, :]).clamp_(0, length - 1)  # (n, T_w), edge replication
+            windows = relative[seq[:, None], frames]  # (n, T_w, V, 3)
+            win_conf = None if conf_t is None else conf_t[seq[:, None], frames]
+            if flip_test:
+                mirrored = windows[:, :, flip_perm] * torch.tensor([-1.0, 1.0, 1.0], device=device)
+                both = torch.cat([windows, mirrored])
+                both_conf = None if win_conf is None else torch.cat([win_conf, win_conf[:, :, flip_perm]])
+                result = self(both, confidence=both_conf).refined[:, half]  # (2n, V, 3)
+                plain, flipped = result.chunk(2)
+                unflipped = flipped[:, flip_perm] * torch.tensor([-1.0, 1.0, 1.0], device=device)
+                out[start : start + len(flat)] = (plain + unflipped) / 2
+            else:
+                out[start : start + len(flat)] = self(windows, confidence=win_conf).refined[:, half]
+        refined = out.view(num_sequences, length, joints, 3).double().cpu().numpy()
+        return refined + root
+
+
+def default_checkpoint() -> Path:
+    """The folder `from_pretrained()` loads by default: ``$GCNREFINE_CHECKPOINT``, else the
+    repository's ``checkpoints/gcnrefine-blendmimic3d``."""
+    override = os.environ.get(DEFAULT_CHECKPOINT_ENV)
+    candidate = Path(override) if override else Path(__file__).resolve().parents[1] / "checkpoints" / DEFAULT_CHECKPOINT_NAME
+    if not (candidate / "config.json").is_file():
+        raise ValueError(
+            f"pretrained_model_name_or_path: no default checkpoint found at {candidate}; pass a folder or Hub id, "
+            f"or set {DEFAULT_CHECKPOINT_ENV}"
+        )
+    return candidate
+
+
+def _flip_permutation(config: GCNRefineConfig) -> list[int]:
+    perm = list(range(config.num_joints))
+    for left, right in zip(config.joints_left, config.joints_right):
+        perm[left], perm[right] = right, left
+    return perm
+
+
+def _check_window(name: str, poses: torch.Tensor, config: GCNRefineConfig) -> tuple[int, int, int, int]:
+    if not isinstance(poses, torch.Tensor):
+        raise ValueError(f"{name}: expected a torch.Tensor of shape (B, T, {config.num_joints}, 3), got {type(poses).__name__}")
+    shape = tuple(poses.shape)
+    if len(shape) != 4 or shape[2] != config.num_joints or shape[3] != 3:
+        raise ValueError(f"{name}: expected shape (B, T, {config.num_joints}, 3), got {shape}")
+    return shape
+
+
+def _validated_poses(poses, config: GCNRefineConfig) -> np.ndarray:
+    """Check type, shape, dtype and content of `refine`'s input; return float64 numpy."""
+    joints = config.num_joints
+    if isinstance(poses, torch.Tensor):
+        if not poses.is_floating_point():
+            raise ValueError(f"poses: expected a floating-point tensor, got dtype {poses.dtype}")
+        array = poses.detach().to("cpu", torch.float64).numpy()
+    elif isinstance(poses, np.ndarray):
+        if not np.issubdtype(poses.dtype, np.floating):
+            raise ValueError(f"poses: expected a floating-point array, got dtype {poses.dtype}")
+        array = poses.astype(np.float64)
+    else:
+        raise ValueError(f"poses: expected a numpy array or torch tensor, got {type(poses).__name__}")
+    if array.ndim not in (3, 4):
+        raise ValueError(f"poses: expected shape (T, {joints}, 3) or (B, T, {joints}, 3), got {array.shape}")
+    if array.shape[-2] != joints:
+        raise ValueError(f"poses: expected {joints} joints in axis -2 (shape (..., {joints}, 3)), got {array.shape}")
+    if array.shape[-1] != 3:
+        raise ValueError(f"poses: expected 3 coordinates in the last axis (shape (..., {joints}, 3)), got {array.shape}")
+    if array.shape[-3] < 1 or (array.ndim == 4 and array.shape[0] < 1):
+        raise ValueError(f"poses: expected at least one sequence of at least one frame, got {array.shape}")
+    if np.isinf(array).any():
+        raise ValueError("poses: expected finite values or NaN for missing keypoints, got +-inf")
+    batch = array if array.ndim == 4 else array[None]
+    empty = [i for i in range(batch.shape[0]) if np.isnan(batch[i]).all()]
+    if empty:
+        raise ValueError(f"poses: expected at least one observed keypoint per sequence, got all-NaN sequence(s) {empty}")
+    return array
+
+
+def _check_metres(array: np.ndarray, parents) -> None:
+    children = [c for c, p in enumerate(parents) if p >= 0]
+    lengths = np.linalg.norm(array[..., children, :] - array[..., [parents[c] for c in children], :], axis=-1)
+    median = float(np.median(lengths))
+    if median > MAX_MEDIAN_BONE_LENGTH_METRES:
+        raise ValueError(
+            f"poses: expected metres (median bone length 0.05-0.5), got median bone length {median:.1f}; "
+            "the input looks like millimetres: divide by 1000 to convert to metres"
+        )
+
+
+def fill_missing(poses: np.ndarray, parents) -> np.ndarray:
+    """Fill NaN keypoints of ``(B, T, V, 3)`` poses: linear interpolation over time per joint and
+    coordinate (nearest value held at the ends); a joint missing in every frame takes its parent's
+    position (the root, the mean of the observed joints). Returns a new array without NaN."""
+    filled = poses.copy()
+    num_sequences, length, joints, _ = filled.shape
+    time = np.arange(length)
+    for b in range(num_sequences):
+        for v in range(joints):
+            observed = ~np.isnan(filled[b, :, v, 0])
+            if observed.all() or not observed.any():
+                continue
+            for c in range(3):
+                filled[b, :, v, c] = np.interp(time, time[observed], filled[b, observed, v, c])
+        for v in range(joints):  # parents come before children in the layout
+            if np.isnan(filled[b, :, v]).all():
+                if parents[v] >= 0:
+                    filled[b, :, v] = filled[b, :, parents[v]]
+                else:
+                    filled[b, :, v] = np.nanmean(filled[b], axis=1)
+    # Partially observed coordinates (NaN in x only, say) are rare; settle them the same way.
+    if np.isnan(filled).any():
+        filled = np.where(np.isnan(filled), np.nanmean(filled, axis=(1, 2), keepdims=True), filled)
+    return filled
+
+
+__all__ = ["GCNRefineModel", "GCNRefineOutput", "GCNRefinePreTrainedModel", "fill_missing"]
