@@ -70,7 +70,9 @@ def main() -> None:
         if source.exists():
             target = checkpoints / name
             shutil.rmtree(target, ignore_errors=True)
-            shutil.copytree(source, target, ignore=shutil.ignore_patterns("trainer_state.json"))
+            # Weights and config only: the model code lives in the package (save_pretrained/push_to_hub of
+            # the loaded model writes it next to the weights for trust_remote_code users).
+            shutil.copytree(source, target, ignore=shutil.ignore_patterns("trainer_state.json", "*.py"))
     print(json.dumps({"chosen": chosen, "COMPACT": COMPACT}, indent=2))
 
 
