@@ -263,8 +263,14 @@ def _save(path: Path, sequences: Sequence[CameraSequence], predictions: Sequence
     from .predictions import save_predictions
 
     positions: dict[str, dict[str, list[np.ndarray]]] = {}
+    cameras: dict[tuple[str, str], list[int]] = {}
     for s, p in sorted(zip(sequences, predictions), key=lambda item: item[0].key):
         positions.setdefault(s.subject, {}).setdefault(s.action, []).append(p)
+        cameras.setdefault((s.subject, s.action), []).append(s.camera)
+    # The file numbers cameras by list position: refuse an action whose cameras are not exactly 0..n-1.
+    for (subject, action), found in cameras.items():
+        if found != list(range(len(found))):
+            raise ValueError(f"sequences: {subject}/{action} has cameras {found}; expected 0..{len(found) - 1}")
     save_predictions(path, positions, overwrite=True)
 
 
