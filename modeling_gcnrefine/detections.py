@@ -77,7 +77,7 @@ from pathlib import Path
 import numpy as np
 from scipy.signal import lfilter
 
-from .io import write_atomic
+from .io import save_npz
 from .skeleton import H36M, SkeletonLayout
 
 # Keypoint classes returned by :func:`keypoint_classes`.
@@ -562,12 +562,7 @@ def _run_detect_split(args: argparse.Namespace) -> int:
         return 1
     try:
         arrays = simulate_split_detections(args.data, args.split, args.preset, args.seed, args.limit)
-
-        def writer(temporary: str) -> None:
-            with open(temporary, "wb") as stream:  # a stream, so numpy adds no second ".npz"
-                np.savez(stream, **arrays)
-
-        write_atomic(output, writer, overwrite=args.force)
+        save_npz(output, arrays, overwrite=args.force)
     except (ValueError, OSError) as error:  # OSError covers FileExistsError from a racing writer
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -621,12 +616,7 @@ def _run_detect(args: argparse.Namespace) -> int:
             "preset": np.asarray(args.preset),
             "seed": np.asarray(args.seed, dtype=np.int64),
         }
-
-        def writer(temporary: str) -> None:
-            with open(temporary, "wb") as stream:  # a stream, so numpy adds no second ".npz"
-                np.savez(stream, **arrays)
-
-        write_atomic(output, writer, overwrite=args.force)
+        save_npz(output, arrays, overwrite=args.force)
     except (ValueError, OSError) as error:  # OSError covers FileExistsError from a racing writer
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -99,18 +99,31 @@ def write_atomic(path: str | os.PathLike, writer, overwrite: bool = False, suffi
     return path
 
 
+def save_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray], overwrite: bool = False) -> Path:
+    """Write plain arrays to an ``.npz`` atomically (no pickle; refuses to replace unless ``overwrite``)."""
+    arrays = {key: np.asarray(value) for key, value in arrays.items()}
+    objects = [key for key, value in arrays.items() if value.dtype == object]
+    if objects:
+        raise ValueError(f"arrays: expected plain (non-object) arrays, got object arrays {objects}")
+
+    def writer(temp: str) -> None:
+        with open(temp, "wb") as f:  # a stream, so numpy adds no second ".npz"
+            np.savez(f, **arrays)
+
+    return write_atomic(path, writer, overwrite=overwrite)
+
+
 def save_poses_file(path: str | os.PathLike, poses: np.ndarray, overwrite: bool = False, key: str = "poses_3d") -> Path:
     """Save poses to ``.npy`` (the array) or ``.npz`` (under ``key``), atomically, without pickle."""
     path = Path(path)
     if path.suffix not in POSE_SUFFIXES:
         raise ValueError(f"path: expected a {' or '.join(POSE_SUFFIXES)} file, got {path.name!r}")
     poses = np.ascontiguousarray(poses)
+    if path.suffix == ".npz":
+        return save_npz(path, {key: poses}, overwrite=overwrite)
 
     def writer(temp: str) -> None:
         with open(temp, "wb") as f:
-            if path.suffix == ".npy":
-                np.save(f, poses, allow_pickle=False)
-            else:
-                np.savez(f, **{key: poses})
+            np.save(f, poses, allow_pickle=False)
 
     return write_atomic(path, writer, overwrite=overwrite)

@@ -276,7 +276,6 @@ class SpaceBackend:
 
     def _refine_file(self, path: Path, key: str | None):
         try:
-            _check_numpy_magic(path)
             poses = load_poses_file(path, key=key, max_frames=self.max_frames)
             shape = poses.shape
             flat = poses.reshape(shape[0], 17, 3)
@@ -409,21 +408,6 @@ class SpaceBackend:
             if old.stat().st_mtime < cutoff:
                 shutil.rmtree(old, ignore_errors=True)
         return Path(tempfile.mkdtemp(dir=self._video_dir))
-
-
-def _check_numpy_magic(path: Path) -> None:
-    """Refuse files that are neither .npy nor .npz by their first bytes.
-
-    ``np.load`` falls back to unpickling for unknown content, so without this a text file is reported
-    as "pickled"; here it gets the right message (and is still never unpickled).
-    """
-    with open(path, "rb") as stream:
-        head = stream.read(6)
-    if not (head.startswith(b"\x93NUMPY") or head.startswith(b"PK")):  # .npy magic / zip (.npz) magic
-        raise ValueError(
-            f"{path.name}: not a NumPy .npy/.npz file (it starts with {head!r}); "
-            "save the poses with np.save or np.savez"
-        )
 
 
 def _mm(value: float) -> float | None:

@@ -6,8 +6,6 @@ models saved to tmp folders (as in tests/test_video.py), so nothing is downloade
 
 from __future__ import annotations
 
-import contextlib
-import socket
 from pathlib import Path
 
 import numpy as np
@@ -16,11 +14,12 @@ import pytest
 gr = pytest.importorskip("gradio")
 gradio_client = pytest.importorskip("gradio_client")
 av = pytest.importorskip("av")
+from _video_fixtures import FPS, FRAMES, HEIGHT, WIDTH, build_tiny_models, write_clip  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
+from test_space import _serve  # noqa: E402
 
 from modeling_gcnrefine.demo import load_app  # noqa: E402
 
-FRAMES, WIDTH, HEIGHT, FPS = 10, 128, 96, 10
 MAX_VIDEO_FRAMES = 6  # below FRAMES: every good request is cut, which the summary must say
 
 
@@ -31,112 +30,13 @@ def app():
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory) -> Path:
-    """10 frames, 128x96, 10 fps: two coloured rectangles walking across a grey background."""
-    path = tmp_path_factory.mktemp("clip") / "walk.mp4"
-    try:
-        av.codec.Codec("libx264", "w")
-        codec = "libx264"
-    except (av.FFmpegError, ValueError):
-        codec = "mpeg4"
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream(codec, rate=FPS)
-        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
-        for t in range(FRAMES):
-            frame = np.full((HEIGHT, WIDTH, 3), 90, np.uint8)
-            frame[20:90, 20 + 8 * t : 44 + 8 * t] = (230, 180, 140)
-            frame[40:85, 100 - 6 * t : 116 - 6 * t] = (60, 160, 60)
-            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
+    return write_clip(tmp_path_factory.mktemp("clip") / "walk.mp4")
 
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory) -> dict[str, str]:
     """Tiny random RT-DETR, ViTPose, lifter and refiner, saved like real checkpoints: name -> folder."""
-    import torch
-    from transformers import (
-        RTDetrConfig,
-        RTDetrForObjectDetection,
-        RTDetrImageProcessorPil,
-        RTDetrResNetConfig,
-        VitPoseBackboneConfig,
-        VitPoseConfig,
-        VitPoseForPoseEstimation,
-        VitPoseImageProcessorPil,
-    )
-
-    from modeling_gcnrefine import GCNRefineConfig, GCNRefineModel
-    from modeling_gcnrefine.lifting import LifterConfig, TemporalLifterModel
-
-    root = tmp_path_factory.mktemp("space-video-models")
-    torch.manual_seed(0)
-    backbone = RTDetrResNetConfig(
-        embedding_size=8,
-        hidden_sizes=[8, 16, 16, 32],
-        depths=[1, 1, 1, 1],
-        layer_type="basic",
-        out_indices=[2, 3, 4],
-    )
-    detector = RTDetrConfig(
-        backbone_config=backbone,
-        use_pretrained_backbone=False,
-        encoder_hidden_dim=16,
-        encoder_in_channels=[16, 16, 32],
-        encoder_ffn_dim=32,
-        encoder_attention_heads=2,
-        d_model=16,
-        num_queries=20,
-        decoder_in_channels=[16, 16, 16],
-        decoder_ffn_dim=32,
-        decoder_layers=1,
-        decoder_attention_heads=2,
-        decoder_n_points=2,
-        num_denoising=0,
-        id2label={0: "person", 1: "bicycle"},
-        label2id={"person": 0, "bicycle": 1},
-    )
-    RTDetrForObjectDetection(detector).save_pretrained(root / "det")
-    RTDetrImageProcessorPil(size={"height": 64, "width": 64}).save_pretrained(root / "det")
-    pose_backbone = VitPoseBackboneConfig(
-        image_size=[64, 48],
-        patch_size=[16, 16],
-        hidden_size=16,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        mlp_ratio=2,
-        out_indices=[1],
-    )
-    VitPoseForPoseEstimation(VitPoseConfig(backbone_config=pose_backbone, num_labels=17)).save_pretrained(
-        root / "pose"
-    )
-    VitPoseImageProcessorPil(size={"height": 64, "width": 48}).save_pretrained(root / "pose")
-    TemporalLifterModel(LifterConfig(filter_widths=[3, 3], channels=16)).save_pretrained(root / "lifter")
-    small = dict(joint_channels=[8, 8, 8], part_channels=[8, 8], fusion_channels=8, non_local_channels=8)
-    GCNRefineModel(GCNRefineConfig(**small)).save_pretrained(root / "refiner")
-    return {name: str(root / name) for name in ("det", "pose", "lifter", "refiner")}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def _serve(app, demo):
-    _, url, _ = demo.launch(
-        server_name="127.0.0.1",
-        server_port=_free_port(),
-        prevent_thread_lock=True,
-        quiet=True,
-        max_file_size=app.MAX_FILE_SIZE,
-    )
-    try:
-        yield url
-    finally:
-        demo.close()
+    return build_tiny_models(tmp_path_factory.mktemp("space-video-models"))
 
 
 def _build(app, models, **kwargs):
