@@ -345,6 +345,12 @@ def add_cli(subparsers) -> None:
     parser.add_argument("--samples-per-epoch", type=int, default=defaults.samples_per_epoch)
     parser.add_argument("--limit", type=int, default=None, help="first N rows per split (small runs)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--virtual-views",
+        type=int,
+        default=0,
+        help="also write out-of-fold predictions of N virtual camera views per SS1/SS2 action (refiner training data)",
+    )
     parser.set_defaults(func=_run_cli)
 
 
@@ -353,5 +359,12 @@ def _run_cli(args: argparse.Namespace) -> int:
         channels=args.channels, epochs=args.epochs, samples_per_epoch=args.samples_per_epoch, limit=args.limit, seed=args.seed
     )
     metrics = run_backbone(args.data, args.out, settings)
+    if args.virtual_views:
+        from .virtual_cameras import VirtualCameraSettings, write_virtual_predictions
+
+        virtual = VirtualCameraSettings(views_per_action=args.virtual_views, seed=args.seed)
+        metrics["virtual_oof_mpjpe_mm"] = write_virtual_predictions(
+            args.data, args.out, virtual, presets=settings.train_presets, limit=args.limit
+        )
     print(json.dumps({k: v for k, v in metrics.items() if k != "settings"}, indent=2))
     return 0

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .backbone import camera_sequences, detect
+from .backbone import camera_sequences, detect, prediction_path
 from .evaluation import (
     BACKBONE,
     COMPACT,
@@ -35,6 +35,7 @@ from .evaluation import (
     write_report,
 )
 from .train_refiner import validation_motions
+from .virtual_cameras import action_filmings, load_settings, virtual_sequences
 
 _FILE = re.compile(r"^(train|test)_(.+)_seed(\d+)\.npz$")
 
@@ -223,7 +224,9 @@ def evaluate_validation(
 ) -> dict[str, dict[str, float]]:
     """MPJPE (mm, mean over actions) on the held-out SS1/SS2 motions, per preset and method.
 
-    This is what model and variant selection may look at; SS3 is not read.
+    This is what model and variant selection may look at; SS3 is not read. When the backbone folder
+    holds virtual-view predictions (``gcnrefine backbone --virtual-views``), the held-out motions' virtual
+    views are reported too, as ``virtual/<preset>``: viewpoints no lifter was trained on.
     """
     from .data import load_blendmimic3d
     from .modeling_gcnrefine import GCNRefineModel
@@ -235,13 +238,20 @@ def evaluate_validation(
     held_out = validation_motions(train_sequences, val_motions_per_subject)
     sequences = [s for s in train_sequences if s.motion in held_out]
     files = _prediction_files(backbone_dir, "train")
+    jobs = [(preset, sequences, files[preset][1], files[preset][0]) for preset in presets]
+    virtual = load_settings(backbone_dir)
+    if virtual is not None:
+        views = [v for v in virtual_sequences(action_filmings(dataset["train"]), virtual) if v.motion in held_out]
+        for preset in presets:
+            path = prediction_path(backbone_dir, "virtual", preset, 0)
+            if path.exists():
+                jobs.append((f"virtual/{preset}", views, path, 0))
     models = {name: GCNRefineModel.from_pretrained(path) for name, path in refiners.items()}
     out: dict[str, dict[str, float]] = {}
-    for preset in presets:
-        seed, path = files[preset]
-        records = _records(sequences, load_predictions(path))
-        confidences = _confidences(sequences, preset, seed, models)
-        out[preset] = {BACKBONE: evaluate_records(records)["mean"]["mpjpe"]}
+    for row, group, path, seed in jobs:
+        records = _records(group, load_predictions(path))
+        confidences = _confidences(group, row.removeprefix("virtual/"), seed, models)
+        out[row] = {BACKBONE: evaluate_records(records)["mean"]["mpjpe"]}
         for name, model in models.items():
-            out[preset][name] = evaluate_records(_refined(records, model, flip_test, confidences))["mean"]["mpjpe"]
+            out[row][name] = evaluate_records(_refined(records, model, flip_test, confidences))["mean"]["mpjpe"]
     return out

@@ -34,6 +34,8 @@ class RefinerDataSettings:
     val_subjects: hold out these whole subjects instead (e.g. ("SS2",): unseen scene and cameras).
     stride: window centres every `stride` frames (1 = every frame; the epoch subsamples anyway).
     limit: first rows of the train split only (small runs).
+    virtual_seeds: detection seeds of the virtual-view prediction files ``virtual_<preset>_seed<seed>.npz``
+        (``gcnrefine backbone --virtual-views N``) to add, in training and validation alike; empty = none.
     """
 
     presets: tuple[str, ...] = DEFAULT_PRESETS
@@ -43,6 +45,7 @@ class RefinerDataSettings:
     stride: int = 1
     limit: int | None = None
     split_seed: int = 0
+    virtual_seeds: tuple[int, ...] = ()  # not in the paper: new viewpoints of SS1/SS2 (virtual_cameras.py)
 
 
 @dataclass
@@ -85,27 +88,37 @@ def load_refiner_sequences(
         held_out = {s.motion for s in sequences if s.subject in settings.val_subjects}
     else:
         held_out = validation_motions(sequences, settings.val_motions_per_subject, settings.split_seed)
+    files = [(sequences, "train", preset, seed) for preset in settings.presets for seed in settings.seeds]
+    if settings.virtual_seeds:
+        from .virtual_cameras import action_filmings, load_settings, virtual_sequences
+
+        virtual = load_settings(backbone_dir)
+        if virtual is None:
+            raise ValueError(
+                f"backbone_dir: expected virtual views in {backbone_dir} (run `gcnrefine backbone --virtual-views N`)"
+            )
+        views = virtual_sequences(action_filmings(dataset["train"], settings.limit), virtual)
+        files += [(views, "virtual", preset, seed) for preset in settings.presets for seed in settings.virtual_seeds]
     train, val = RefinerSequences(), RefinerSequences()
-    for preset in settings.presets:
-        for seed in settings.seeds:
-            path = prediction_path(backbone_dir, "train", preset, seed)
-            if not path.exists():
-                raise ValueError(f"backbone_dir: expected {path} (run `gcnrefine backbone` first), not found")
-            predictions = load_predictions(path)
-            for s in sequences:
-                try:
-                    predicted = predictions[s.subject][s.action][s.camera]
-                except (KeyError, IndexError):
-                    raise ValueError(f"{path.name}: no prediction for {s.key}") from None
-                if len(predicted) != len(s.poses_3d):
-                    raise ValueError(f"{path.name}: {s.key} has {len(predicted)} frames, expected {len(s.poses_3d)}")
-                _, confidence = detect(s, preset, seed)  # deterministic: the same detections the backbone saw
-                part = val if s.motion in held_out else train
-                part.inputs.append(predicted)
-                part.targets.append(s.poses_3d)
-                part.visibility.append(s.visibility)
-                part.confidence.append(confidence)
-                part.keys.append((*s.key, preset, seed))
+    for group, split, preset, seed in files:
+        path = prediction_path(backbone_dir, split, preset, seed)
+        if not path.exists():
+            raise ValueError(f"backbone_dir: expected {path} (run `gcnrefine backbone` first), not found")
+        predictions = load_predictions(path)
+        for s in group:
+            try:
+                predicted = predictions[s.subject][s.action][s.camera]
+            except (KeyError, IndexError):
+                raise ValueError(f"{path.name}: no prediction for {s.key}") from None
+            if len(predicted) != len(s.poses_3d):
+                raise ValueError(f"{path.name}: {s.key} has {len(predicted)} frames, expected {len(s.poses_3d)}")
+            _, confidence = detect(s, preset, seed)  # deterministic: the same detections the backbone saw
+            part = val if s.motion in held_out else train
+            part.inputs.append(predicted)
+            part.targets.append(s.poses_3d)
+            part.visibility.append(s.visibility)
+            part.confidence.append(confidence)
+            part.keys.append((*s.key, preset if split == "train" else f"{split}/{preset}", seed))
     return train, val
 
 
@@ -193,6 +206,13 @@ def add_cli(subparsers) -> None:
     parser.add_argument("--limit", type=int, default=None, help="first N rows of the train split (small runs)")
     parser.add_argument("--val-motions-per-subject", type=int, default=2, help="whole motions held out per subject")
     parser.add_argument("--val-subjects", nargs="*", default=[], help="hold out whole subjects instead, e.g. SS2")
+    parser.add_argument(
+        "--virtual-seeds",
+        nargs="*",
+        type=int,
+        default=[],
+        help="add the backbone's virtual-view predictions of these detection seeds (`gcnrefine backbone --virtual-views`)",
+    )
     add_training_arguments(
         parser,
         defaults={"output_dir": "outputs/refiner", "metric_for_best": "loss_mpjpe", "samples_per_epoch": 8192},
@@ -214,6 +234,7 @@ def _run_cli(args: argparse.Namespace) -> int:
         limit=args.limit,
         val_motions_per_subject=args.val_motions_per_subject,
         val_subjects=tuple(args.val_subjects),
+        virtual_seeds=tuple(args.virtual_seeds),
     )
     training_args = training_arguments_from_namespace(args)
     result = train_refiner(

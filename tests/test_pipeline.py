@@ -167,3 +167,43 @@ def test_evaluate_writes_the_report(backbone_dir, blendmimic3d_dir, tmp_path):
     assert occluded["backbone"]["mean"]["mpjpe"] > 0
     # The GCN row really is the refiner's output, not the backbone's numbers copied.
     assert occluded["gcn"]["mean"]["mpjpe"] != occluded["backbone"]["mean"]["mpjpe"]
+
+
+def test_virtual_views_become_out_of_fold_refiner_data(backbone_dir, blendmimic3d_dir):
+    from modeling_gcnrefine.virtual_cameras import VirtualCameraSettings, load_settings, write_virtual_predictions
+
+    out, _ = backbone_dir
+    settings = VirtualCameraSettings(views_per_action=2, seed=3)
+    metrics = write_virtual_predictions(blendmimic3d_dir, out, settings, presets=("occluded",), seeds=(0,), limit=8)
+    assert set(metrics) == {"occluded_seed0"} and np.isfinite(metrics["occluded_seed0"])
+    assert load_settings(out) == settings
+    saved = load_predictions(prediction_path(out, "virtual", "occluded", 0))
+    assert set(saved) <= {"SS1", "SS2"}
+    assert all(len(cameras) == 2 for actions in saved.values() for cameras in actions.values())
+    # Other settings would mix two sets of views in one folder: refused, naming both.
+    with pytest.raises(ValueError, match="settings: .*virtual_views.json holds"):
+        write_virtual_predictions(blendmimic3d_dir, out, VirtualCameraSettings(views_per_action=3), limit=8)
+
+    data = RefinerDataSettings(presets=("occluded",), seeds=(0,), limit=8, val_motions_per_subject=1, virtual_seeds=(0,))
+    train_part, val_part = load_refiner_sequences(out, blendmimic3d_dir, data)
+    keys = train_part.keys + val_part.keys
+    virtual = [k for k in keys if k[3] == "virtual/occluded"]
+    real = [k for k in keys if k[3] == "occluded"]
+    assert len(virtual) == 2 * len(real) // 4  # 2 views per action, 4 real cameras per action
+    # Held-out motions hold out their virtual views too.
+    val_motions = {(k[0], k[1].removesuffix("_multi")) for k in val_part.keys}
+    assert not val_motions & {(k[0], k[1].removesuffix("_multi")) for k in train_part.keys}
+    assert any(k[3] == "virtual/occluded" for k in val_part.keys)
+    # The virtual targets are the same motion seen from elsewhere: a rigid change of frame of a real target.
+    def target(key):
+        pool = train_part if key in train_part.keys else val_part
+        return pool.targets[pool.keys.index(key)]
+
+    seen_virtually = target(virtual[0])
+    seen_really = target(next(k for k in real if k[:2] == virtual[0][:2]))
+    assert not np.allclose(seen_virtually, seen_really, atol=1e-2)
+    np.testing.assert_allclose(
+        np.linalg.norm(seen_virtually[:, 1:] - seen_virtually[:, :1], axis=-1),
+        np.linalg.norm(seen_really[:, 1:] - seen_really[:, :1], axis=-1),
+        atol=1e-4,
+    )
