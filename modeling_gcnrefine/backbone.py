@@ -155,6 +155,8 @@ class BackboneSettings:
     train_seeds: detection seeds of the `visible_only` training inputs (augmentation).
     train_presets / test_presets / prediction_seeds: which predictions to write.
     limit: use only the first `limit` rows of each split (CI-sized runs).
+    lifter_views: virtual camera views per action added to each lifter's training motions
+        (virtual_cameras.py); 0 trains on the real cameras only, like VideoPose3D.
     """
 
     channels: int = 512
@@ -176,6 +178,7 @@ class BackboneSettings:
     test_prediction_seeds: tuple[int, ...] = (100,)
     limit: int | None = None
     seed: int = 0
+    lifter_views: int = 0  # not in VideoPose3D: new viewpoints against a fixed-camera bias
 
 
 def _training_arguments(output_dir: Path, settings: BackboneSettings, has_eval: bool):
@@ -284,6 +287,9 @@ def run_backbone(source: str | Path | None, out_dir: str | Path, settings: Backb
 
     from .data import load_blendmimic3d
 
+    # virtual_cameras imports this module, so it is imported here, not at the top.
+    from .virtual_cameras import VirtualCameraSettings, action_filmings, virtual_sequences
+
     settings = settings or BackboneSettings()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -291,20 +297,35 @@ def run_backbone(source: str | Path | None, out_dir: str | Path, settings: Backb
     train_sequences = camera_sequences(dataset["train"], settings.limit)
     test_sequences = camera_sequences(dataset["test"], settings.limit)
     folds = assign_folds(train_sequences)
+    fold_of = dict(zip((s.motion for s in train_sequences), folds))
+    filmings = action_filmings(dataset["train"], settings.limit)
+    # Unseen viewpoints of the held-out motions measure how a lifter copes with a new camera.
+    probe_views = virtual_sequences(filmings, VirtualCameraSettings(views_per_action=2, seed=settings.seed + 2000))
+    extra = []
+    if settings.lifter_views:
+        extra = virtual_sequences(filmings, VirtualCameraSettings(views_per_action=settings.lifter_views, seed=settings.seed + 1000))
 
     lifters = {}
     for fold, name in enumerate(FOLDS):
-        train_part = [s for s, f in zip(train_sequences, folds) if f == fold]
+        train_part = [s for s in train_sequences + extra if fold_of[s.motion] == fold]
         held_out = [s for s, f in zip(train_sequences, folds) if f != fold]
         lifters[name] = train_lifter(train_part, out_dir / "lifters" / name, settings, eval_sequences=held_out)
-    lifters[FULL] = train_lifter(train_sequences, out_dir / "lifters" / FULL, settings)
+    lifters[FULL] = train_lifter(train_sequences + extra, out_dir / "lifters" / FULL, settings)
 
-    metrics: dict[str, Any] = {"settings": dataclasses.asdict(settings), "held_out_gt2d_mpjpe_mm": {}, "test_mpjpe_mm": {}}
+    metrics: dict[str, Any] = {
+        "settings": dataclasses.asdict(settings),
+        "held_out_gt2d_mpjpe_mm": {},
+        "held_out_new_views_gt2d_mpjpe_mm": {},
+        "test_mpjpe_mm": {},
+    }
     # Held-out SS1/SS2 actions with ground-truth 2D: each fold's lifter on the other fold.
     for fold, name in enumerate(FOLDS):
         held_out = [s for s, f in zip(train_sequences, folds) if f != fold]
         predictions = [lift_sequence(lifters[name], s, "none", 0) for s in held_out]
         metrics["held_out_gt2d_mpjpe_mm"][name] = mpjpe_mm(predictions, held_out)
+        views = [v for v in probe_views if fold_of[v.motion] != fold]
+        predictions = [lift_sequence(lifters[name], v, "none", 0) for v in views]
+        metrics["held_out_new_views_gt2d_mpjpe_mm"][name] = mpjpe_mm(predictions, views)
 
     jobs = [("train", p, seed) for p in settings.train_presets for seed in settings.prediction_seeds]
     jobs += [("test", p, seed) for p in settings.test_presets for seed in settings.test_prediction_seeds]
@@ -346,6 +367,12 @@ def add_cli(subparsers) -> None:
     parser.add_argument("--limit", type=int, default=None, help="first N rows per split (small runs)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
+        "--lifter-views",
+        type=int,
+        default=defaults.lifter_views,
+        help="virtual camera views per action added to the lifters' training data (0: real cameras only)",
+    )
+    parser.add_argument(
         "--virtual-views",
         type=int,
         default=0,
@@ -356,7 +383,12 @@ def add_cli(subparsers) -> None:
 
 def _run_cli(args: argparse.Namespace) -> int:
     settings = BackboneSettings(
-        channels=args.channels, epochs=args.epochs, samples_per_epoch=args.samples_per_epoch, limit=args.limit, seed=args.seed
+        channels=args.channels,
+        epochs=args.epochs,
+        samples_per_epoch=args.samples_per_epoch,
+        limit=args.limit,
+        seed=args.seed,
+        lifter_views=args.lifter_views,
     )
     metrics = run_backbone(args.data, args.out, settings)
     if args.virtual_views:

@@ -36,6 +36,8 @@ class RefinerDataSettings:
     limit: first rows of the train split only (small runs).
     virtual_seeds: detection seeds of the virtual-view prediction files ``virtual_<preset>_seed<seed>.npz``
         (``gcnrefine backbone --virtual-views N``) to add, in training and validation alike; empty = none.
+    rotate: turn each training window by a random yaw and tilt (input and target alike). Without it the
+        refiner sees only the training cameras' viewpoints; with it, it cannot tell depth from width.
     """
 
     presets: tuple[str, ...] = DEFAULT_PRESETS
@@ -46,6 +48,7 @@ class RefinerDataSettings:
     limit: int | None = None
     split_seed: int = 0
     virtual_seeds: tuple[int, ...] = ()  # not in the paper: new viewpoints of SS1/SS2 (virtual_cameras.py)
+    rotate: bool = True  # not in the paper; MODEL.md's calibration run gained ~5 % on SS3 with it
 
 
 @dataclass
@@ -169,12 +172,13 @@ def train_refiner(
     model = GCNRefineModel(config)
 
     def augment(batch, generator):
+        rotate = data_settings.rotate
         if not with_confidence:
-            return random_flip_and_rotate(batch, generator, keys=("poses_3d", "labels"))
+            return random_flip_and_rotate(batch, generator, keys=("poses_3d", "labels"), rotate=rotate)
         # Mirroring swaps left/right joints, so confidence rides along as a 3-vector whose norm
         # survives the rotation and the x negation.
         carried = {**batch, "confidence": batch["confidence"][..., None].expand(-1, -1, -1, 3) / 3**0.5}
-        out = random_flip_and_rotate(carried, generator, keys=("poses_3d", "labels", "confidence"))
+        out = random_flip_and_rotate(carried, generator, keys=("poses_3d", "labels", "confidence"), rotate=rotate)
         return {**out, "confidence": torch.linalg.vector_norm(out["confidence"], dim=-1)}
 
     result = train(model, train_data, val_data, args=training_args, batch_transform=augment)
@@ -207,6 +211,12 @@ def add_cli(subparsers) -> None:
     parser.add_argument("--val-motions-per-subject", type=int, default=2, help="whole motions held out per subject")
     parser.add_argument("--val-subjects", nargs="*", default=[], help="hold out whole subjects instead, e.g. SS2")
     parser.add_argument(
+        "--rotate",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="random yaw and tilt of each training window (input and target alike)",
+    )
+    parser.add_argument(
         "--virtual-seeds",
         nargs="*",
         type=int,
@@ -235,6 +245,7 @@ def _run_cli(args: argparse.Namespace) -> int:
         val_motions_per_subject=args.val_motions_per_subject,
         val_subjects=tuple(args.val_subjects),
         virtual_seeds=tuple(args.virtual_seeds),
+        rotate=args.rotate,
     )
     training_args = training_arguments_from_namespace(args)
     result = train_refiner(

@@ -95,6 +95,8 @@ def test_backbone_writes_out_of_fold_predictions(backbone_dir, blendmimic3d_dir)
     for name in ("fold0", "fold1", "full"):
         assert (out / "lifters" / name / "final" / "model.safetensors").exists()
     assert set(metrics["held_out_gt2d_mpjpe_mm"]) == {"fold0", "fold1"}
+    assert set(metrics["held_out_new_views_gt2d_mpjpe_mm"]) == {"fold0", "fold1"}
+    assert all(np.isfinite(v) for v in metrics["held_out_new_views_gt2d_mpjpe_mm"].values())
     assert all(np.isfinite(v) for v in metrics["test_mpjpe_mm"].values())
     train = load_predictions(prediction_path(out, "train", "occluded", 0))
     test = load_predictions(prediction_path(out, "test", "occluded", 0))
@@ -106,6 +108,23 @@ def test_backbone_writes_out_of_fold_predictions(backbone_dir, blendmimic3d_dir)
     # A second run reuses the finished lifters and files (resumable) and gives the same numbers.
     again = run_backbone(blendmimic3d_dir, out, _settings(metrics))
     assert again["test_mpjpe_mm"] == metrics["test_mpjpe_mm"]
+
+
+def test_lifter_views_add_virtual_cameras_to_lifter_training(backbone_dir, blendmimic3d_dir, tmp_path):
+    from safetensors.numpy import load_file
+
+    _, metrics = backbone_dir
+    settings = _settings(metrics)
+    settings.lifter_views = 1
+    settings.test_presets = ("none",)
+    settings.train_presets = ("occluded",)
+    with_views = run_backbone(blendmimic3d_dir, tmp_path, settings)
+    assert with_views["settings"]["lifter_views"] == 1
+    # Same seed and schedule, more training data: different weights than the real-cameras-only run.
+    plain = load_file(str(backbone_dir[0] / "lifters" / "full" / "final" / "model.safetensors"))
+    viewed = load_file(str(tmp_path / "lifters" / "full" / "final" / "model.safetensors"))
+    assert plain.keys() == viewed.keys()
+    assert any(not np.array_equal(plain[k], viewed[k]) for k in plain)
 
 
 def _settings(metrics):
@@ -170,7 +189,11 @@ def test_evaluate_writes_the_report(backbone_dir, blendmimic3d_dir, tmp_path):
 
 
 def test_virtual_views_become_out_of_fold_refiner_data(backbone_dir, blendmimic3d_dir):
-    from modeling_gcnrefine.virtual_cameras import VirtualCameraSettings, load_settings, write_virtual_predictions
+    from modeling_gcnrefine.virtual_cameras import (
+        VirtualCameraSettings,
+        load_settings,
+        write_virtual_predictions,
+    )
 
     out, _ = backbone_dir
     settings = VirtualCameraSettings(views_per_action=2, seed=3)
@@ -181,7 +204,7 @@ def test_virtual_views_become_out_of_fold_refiner_data(backbone_dir, blendmimic3
     assert set(saved) <= {"SS1", "SS2"}
     assert all(len(cameras) == 2 for actions in saved.values() for cameras in actions.values())
     # Other settings would mix two sets of views in one folder: refused, naming both.
-    with pytest.raises(ValueError, match="settings: .*virtual_views.json holds"):
+    with pytest.raises(ValueError, match=r"settings: .*virtual_views\.json holds"):
         write_virtual_predictions(blendmimic3d_dir, out, VirtualCameraSettings(views_per_action=3), limit=8)
 
     data = RefinerDataSettings(presets=("occluded",), seeds=(0,), limit=8, val_motions_per_subject=1, virtual_seeds=(0,))
