@@ -33,7 +33,10 @@ def main() -> None:
     parser.add_argument("--out", default="outputs")
     parser.add_argument("--epochs", type=int, default=24)
     parser.add_argument("--ablation-epochs", type=int, default=20)
-    parser.add_argument("--samples-per-epoch", type=int, default=8192)
+    parser.add_argument("--samples-per-epoch", type=int, default=16384)
+    parser.add_argument(
+        "--views", type=int, default=8, help="virtual camera views per action for the lifters and the refiner (0: none)"
+    )
     parser.add_argument(
         "--skip-ablation", action="store_true", help="reuse the ablation's earlier choice (residual if none)"
     )
@@ -42,14 +45,16 @@ def main() -> None:
     gcnrefine = [sys.executable, "-m", "modeling_gcnrefine.cli"]
 
     if not (out / "backbone" / "backbone_metrics.json").exists():
-        run(*gcnrefine, "backbone", "--data", args.data, "--out", str(out / "backbone"))
+        run(*gcnrefine, "backbone", "--data", args.data, "--out", str(out / "backbone"),
+            "--lifter-views", str(args.views), "--virtual-views", str(args.views))
+    virtual = ["--virtual-seeds", "0"] if args.views else []
     choice = out / "ablation" / "validation.json"
     if args.skip_ablation:
         chosen = json.loads(choice.read_text())["chosen"] if choice.exists() else "residual"
     else:
         run(sys.executable, "benchmarks/ablation.py", "--backbone", str(out / "backbone"), "--data", args.data,
             "--out", str(out / "ablation"), "--epochs", str(args.ablation_epochs),
-            "--samples-per-epoch", str(args.samples_per_epoch))
+            "--samples-per-epoch", str(args.samples_per_epoch), *virtual)
         chosen = json.loads((out / "ablation" / "validation.json").read_text())["chosen"]
     config = json.dumps(VARIANTS[chosen])
     refiner = out / "refiner"
@@ -57,7 +62,7 @@ def main() -> None:
         resume = ["--resume"] if (refiner / "checkpoints").exists() else []
         run(*gcnrefine, "train", "--backbone", str(out / "backbone"), "--data", args.data, "--config", config,
             "--output-dir", str(refiner), "--epochs", str(args.epochs),
-            "--samples-per-epoch", str(args.samples_per_epoch), *resume)
+            "--samples-per-epoch", str(args.samples_per_epoch), *virtual, *resume)
     compact = out / "ablation" / chosen.replace("+", "_") / "best"
     compact_args = ["--compact", str(compact)] if compact.exists() else []
     report = out / "report"
