@@ -4,7 +4,7 @@ SS3 evaluation -> checkpoints and model card.
     python benchmarks/reproduce.py [--data ../shared/blendmimic3d] [--epochs 24] [--ablation-epochs 20]
 
 Every stage reuses finished work, so a killed run continues where it stopped. On a 2-core CPU the
-whole run takes about 1.5 hours; on one GPU a few minutes.
+whole run takes about 2 hours; on one GPU a few minutes.
 """
 
 from __future__ import annotations

@@ -46,9 +46,9 @@ occluded. Input must be in metres, Human3.6M-17 order with anatomical left/right
 
 - Data: BlendMimic3D SS1 + SS2 (SS3 is the test subject and was never read by training or model
   selection). Inputs are the 3D poses of the package's built-in temporal lifter (VideoPose3D
-  architecture, receptive field 27) run on simulated detections; SS1/SS2 predictions come from
-  out-of-fold lifters (trained on the other half of the actions), so the refiner sees realistic
-  errors. Detections mix the `occluded` and `visible_only` presets over several seeds.
+  architecture, receptive field 27{lifter_views}) run on simulated detections; SS1/SS2 predictions
+  come from out-of-fold lifters (trained on the other half of the actions), so the refiner sees
+  realistic errors. Detections mix the `occluded` and `visible_only` presets over several seeds.{virtual_views}
 - Validation: whole motions held out from SS1 + SS2: {validation}.
 - Augmentation: random mirror and random viewpoint change (yaw over the full circle, tilt ±20°),
   the same for input and target.
@@ -189,7 +189,17 @@ def render_model_card(report: dict, config: dict, training: dict | None = None, 
         f"{meta.get('parameters', {}).get('gcn', 'n/a')} parameters; "
         f"{_fmt(meta.get('throughput', {}).get('gcn'))} frames/s on a 2-core CPU."
     )
+    settings = meta.get("backbone_metrics", {}).get("settings", {})
+    lifter_views = settings.get("lifter_views", 0)
+    refiner_views = (training or {}).get("virtual_views_per_action", 0)
     body = _BODY.format(
+        lifter_views=f", trained with {lifter_views} extra virtual camera views per action" if lifter_views else "",
+        virtual_views=(
+            f" The refiner also trains on {refiner_views} virtual camera views per SS1/SS2 action, viewpoints"
+            " its lifters never saw (`modeling_gcnrefine.virtual_cameras`)."
+            if refiner_views
+            else ""
+        ),
         headline=headline(report),
         repo_id=repo_id,
         config_summary=summary,

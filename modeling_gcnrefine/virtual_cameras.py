@@ -10,8 +10,9 @@ learned from carried the domain gap it had to fix.
 
 Here each training motion (world coordinates, SS1/SS2 only) is filmed again by random pinhole
 cameras placed around the subject (`VirtualCameraSettings`: height, distance, aim, roll, focal
-length and image size drawn from generic ranges of a tripod-to-surveillance placement, not fitted
-to any test camera). The 2D keypoints are the exact projections; occlusion labels are borrowed from
+length and image size drawn uniformly from broad ranges, knee height to ceiling mount). The ranges
+were set once, after the diagnosis above had shown that SS3's cameras stand lower than SS1/SS2's;
+they were not tuned on any SS3 result. The 2D keypoints are the exact projections; occlusion labels are borrowed from
 the real camera nearest in azimuth (Blender's ray casting cannot be rerun here) and anything outside
 the image is marked occluded. The out-of-fold lifters then predict these views, so the refiner
 learns to correct a lifter on viewpoints the lifter never saw. Views are a pure function of the

@@ -328,11 +328,9 @@ def test_paths_default_to_environment_variables(app, monkeypatch, tmp_path):
 
 
 def test_shipped_checkpoints_run_an_ss3_sequence(app, blendmimic3d_dir, monkeypatch):
-    """The Space's defaults (no paths given) load the shipped refiner and lifter and report SS3 metrics.
-
-    The issue asks for refined MPJPE below the backbone's here; the released refiner does not achieve
-    that on SS3 yet (README, "Results"), so this checks the numbers are real, not that they improve.
-    """
+    """The Space's defaults (no paths given) load the shipped refiner and lifter, and on the default SS3
+    sequence (a multi-person scene, chosen for its occlusions before any refiner existed) the refined
+    MPJPE is below the backbone's."""
     monkeypatch.delenv(app.REFINER_ENV, raising=False)
     monkeypatch.delenv(app.LIFTER_ENV, raising=False)
     demo = app.build_demo(data_source=blendmimic3d_dir)
@@ -342,7 +340,7 @@ def test_shipped_checkpoints_run_an_ss3_sequence(app, blendmimic3d_dir, monkeypa
     rows = {row[0]: row[1:] for row in table["data"]}
     refined, backbone = rows["Refined"][0], rows["Backbone (lifter)"][0]
     assert 20 < backbone < 400 and 20 < refined < 400, rows  # mm: a real lifter, a sane refinement
-    assert refined != backbone, rows
+    assert refined < backbone, rows
 
 
 def test_space_card_and_requirements(app):
