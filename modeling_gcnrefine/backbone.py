@@ -398,5 +398,6 @@ def _run_cli(args: argparse.Namespace) -> int:
         metrics["virtual_oof_mpjpe_mm"] = write_virtual_predictions(
             args.data, args.out, virtual, presets=settings.train_presets, limit=args.limit
         )
+        (Path(args.out) / "backbone_metrics.json").write_text(json.dumps(metrics, indent=2))
     print(json.dumps({k: v for k, v in metrics.items() if k != "settings"}, indent=2))
     return 0

@@ -241,6 +241,7 @@ def write_virtual_predictions(
     from .backbone import FOLDS, _save, assign_folds, lift_sequence, mpjpe_mm, prediction_path
     from .data import load_blendmimic3d
     from .lifting import TemporalLifterModel
+    from .predictions import load_predictions
 
     settings = settings or VirtualCameraSettings()
     saved = load_settings(backbone_dir)
@@ -266,12 +267,14 @@ def write_virtual_predictions(
     for preset in tqdm(presets, desc="virtual views"):
         for seed in seeds:
             path = prediction_path(Path(backbone_dir), "virtual", preset, seed)
-            if path.exists():
-                continue
-            # Out of fold: the lifter trained on the other fold predicts each motion.
-            predictions = [lift_sequence(lifters[1 - folds[s.motion]], s, preset, seed) for s in sequences]
+            if path.exists():  # finished earlier (resumable): measure the saved file
+                saved = load_predictions(path)
+                predictions = [saved[s.subject][s.action][s.camera] for s in sequences]
+            else:
+                # Out of fold: the lifter trained on the other fold predicts each motion.
+                predictions = [lift_sequence(lifters[1 - folds[s.motion]], s, preset, seed) for s in sequences]
+                _save(path, sequences, predictions)
             metrics[f"{preset}_seed{seed}"] = mpjpe_mm(predictions, sequences)
-            _save(path, sequences, predictions)
     settings_path(backbone_dir).write_text(json.dumps(dataclasses.asdict(settings), indent=2))
     return metrics
 

@@ -200,6 +200,9 @@ def test_virtual_views_become_out_of_fold_refiner_data(backbone_dir, blendmimic3
     metrics = write_virtual_predictions(blendmimic3d_dir, out, settings, presets=("occluded",), seeds=(0,), limit=8)
     assert set(metrics) == {"occluded_seed0"} and np.isfinite(metrics["occluded_seed0"])
     assert load_settings(out) == settings
+    # A second call reuses the file and measures it again.
+    again = write_virtual_predictions(blendmimic3d_dir, out, settings, presets=("occluded",), seeds=(0,), limit=8)
+    assert again == metrics
     saved = load_predictions(prediction_path(out, "virtual", "occluded", 0))
     assert set(saved) <= {"SS1", "SS2"}
     assert all(len(cameras) == 2 for actions in saved.values() for cameras in actions.values())
