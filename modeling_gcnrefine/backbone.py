@@ -258,6 +258,21 @@ def mpjpe_mm(predictions: Iterable[np.ndarray], sequences: Iterable[CameraSequen
     return float(np.concatenate(errors).mean() * 1000)
 
 
+def aligned_predictions(predictions, sequences: Sequence[CameraSequence], where: str = "predictions") -> list[np.ndarray]:
+    """Each sequence's ``(T, 17, 3)`` entry of a ``positions_3d`` dict, checked to exist and to match its
+    frame count (``where`` names the source in the error)."""
+    out = []
+    for s in sequences:
+        try:
+            predicted = predictions[s.subject][s.action][s.camera]
+        except (KeyError, IndexError):
+            raise ValueError(f"{where}: no prediction for {s.key}") from None
+        if len(predicted) != len(s.poses_3d):
+            raise ValueError(f"{where}: {s.key} has {len(predicted)} frames, expected {len(s.poses_3d)}")
+        out.append(predicted)
+    return out
+
+
 def prediction_path(out_dir: Path, split: str, preset: str, seed: int) -> Path:
     return out_dir / "predictions" / f"{split}_{preset}_seed{seed}.npz"
 
@@ -335,8 +350,7 @@ def run_backbone(source: str | Path | None, out_dir: str | Path, settings: Backb
         if path.exists():  # finished earlier: reuse the file (resumable runs)
             from .predictions import load_predictions
 
-            saved = load_predictions(path)
-            predictions = [saved[s.subject][s.action][s.camera] for s in sequences]
+            predictions = aligned_predictions(load_predictions(path), sequences, path.name)
         elif split == "train":
             # Out of fold: the lifter trained on the other fold predicts each sequence.
             predictions = [lift_sequence(lifters[FOLDS[1 - f]], s, preset, seed) for s, f in zip(sequences, folds)]

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .backbone import camera_sequences, detect, prediction_path
+from .backbone import aligned_predictions, camera_sequences, detect, prediction_path
 from .evaluation import (
     BACKBONE,
     COMPACT,
@@ -53,16 +53,10 @@ def _prediction_files(backbone_dir: Path, split: str) -> dict[str, tuple[int, Pa
 
 
 def _records(sequences, predictions) -> list[SequenceRecord]:
-    records = []
-    for s in sequences:
-        try:
-            predicted = predictions[s.subject][s.action][s.camera]
-        except (KeyError, IndexError):
-            raise ValueError(f"predictions: no entry for {s.key}") from None
-        if len(predicted) != len(s.poses_3d):
-            raise ValueError(f"predictions: {s.key} has {len(predicted)} frames, expected {len(s.poses_3d)}")
-        records.append(SequenceRecord(s.subject, s.action, s.camera, predicted, s.poses_3d, s.visibility))
-    return records
+    return [
+        SequenceRecord(s.subject, s.action, s.camera, predicted, s.poses_3d, s.visibility)
+        for s, predicted in zip(sequences, aligned_predictions(predictions, sequences))
+    ]
 
 
 def _refined(records: list[SequenceRecord], model, flip_test: bool, confidences=None) -> list[SequenceRecord]:

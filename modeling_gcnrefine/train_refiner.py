@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .backbone import CameraSequence, camera_sequences, detect, prediction_path
+from .backbone import CameraSequence, aligned_predictions, camera_sequences, detect, prediction_path
 
 DEFAULT_PRESETS = ("occluded", "visible_only")
 
@@ -107,14 +107,7 @@ def load_refiner_sequences(
         path = prediction_path(backbone_dir, split, preset, seed)
         if not path.exists():
             raise ValueError(f"backbone_dir: expected {path} (run `gcnrefine backbone` first), not found")
-        predictions = load_predictions(path)
-        for s in group:
-            try:
-                predicted = predictions[s.subject][s.action][s.camera]
-            except (KeyError, IndexError):
-                raise ValueError(f"{path.name}: no prediction for {s.key}") from None
-            if len(predicted) != len(s.poses_3d):
-                raise ValueError(f"{path.name}: {s.key} has {len(predicted)} frames, expected {len(s.poses_3d)}")
+        for s, predicted in zip(group, aligned_predictions(load_predictions(path), group, path.name)):
             _, confidence = detect(s, preset, seed)  # deterministic: the same detections the backbone saw
             part = val if s.motion in held_out else train
             part.inputs.append(predicted)

@@ -238,7 +238,15 @@ def write_virtual_predictions(
 
     from tqdm.auto import tqdm
 
-    from .backbone import FOLDS, _save, assign_folds, lift_sequence, mpjpe_mm, prediction_path
+    from .backbone import (
+        FOLDS,
+        _save,
+        aligned_predictions,
+        assign_folds,
+        lift_sequence,
+        mpjpe_mm,
+        prediction_path,
+    )
     from .data import load_blendmimic3d
     from .lifting import TemporalLifterModel
     from .predictions import load_predictions
@@ -268,8 +276,7 @@ def write_virtual_predictions(
         for seed in seeds:
             path = prediction_path(Path(backbone_dir), "virtual", preset, seed)
             if path.exists():  # finished earlier (resumable): measure the saved file
-                saved = load_predictions(path)
-                predictions = [saved[s.subject][s.action][s.camera] for s in sequences]
+                predictions = aligned_predictions(load_predictions(path), sequences, path.name)
             else:
                 # Out of fold: the lifter trained on the other fold predicts each motion.
                 predictions = [lift_sequence(lifters[1 - folds[s.motion]], s, preset, seed) for s in sequences]

@@ -233,3 +233,15 @@ def test_virtual_views_become_out_of_fold_refiner_data(backbone_dir, blendmimic3
         np.linalg.norm(seen_really[:, 1:] - seen_really[:, :1], axis=-1),
         atol=1e-4,
     )
+
+
+def test_aligned_predictions_name_the_missing_or_mismatched_sequence():
+    from modeling_gcnrefine.backbone import aligned_predictions
+
+    sequences = [fake_sequence("SS1", "Walking", 0), fake_sequence("SS1", "Walking", 1)]
+    good = {"SS1": {"Walking": [np.ones((10, 17, 3)), np.full((10, 17, 3), 2.0)]}}
+    assert [p[0, 0, 0] for p in aligned_predictions(good, sequences)] == [1.0, 2.0]
+    with pytest.raises(ValueError, match=r"run.npz: no prediction for \('SS1', 'Walking', 1\)"):
+        aligned_predictions({"SS1": {"Walking": [np.ones((10, 17, 3))]}}, sequences, "run.npz")
+    with pytest.raises(ValueError, match=r"predictions: \('SS1', 'Walking', 0\) has 9 frames, expected 10"):
+        aligned_predictions({"SS1": {"Walking": [np.ones((9, 17, 3))] * 2}}, sequences)
