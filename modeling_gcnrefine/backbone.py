@@ -9,6 +9,11 @@ wrong where joints are hidden. This module produces them honestly:
   lifter trained on one fold predicts the other), never from a lifter that saw the sequence;
 - predictions for SS3 (the test subject) come from a lifter trained on all of SS1 + SS2.
 
+With ``BackboneSettings.pretrained_lifter`` (the paper's protocol) no lifter is trained: one lifter
+trained elsewhere, e.g. VideoPose3D on Human3.6M converted by ``gcnrefine lift convert``, predicts every
+sequence. It never saw BlendMimic3D, so its SS1/SS2 predictions are as unseen as out-of-fold ones, and
+the refiner learns to correct its errors across the domain gap, as in the paper.
+
 ``run_backbone`` does it all, resumably (each lifter run resumes; finished prediction files are kept).
 """
 
@@ -157,6 +162,9 @@ class BackboneSettings:
     limit: use only the first `limit` rows of each split (CI-sized runs).
     lifter_views: virtual camera views per action added to each lifter's training motions
         (virtual_cameras.py); 0 trains on the real cameras only, like VideoPose3D.
+    pretrained_lifter: folder or Hub id of a lifter trained outside BlendMimic3D that predicts every
+        sequence instead of trained ones (the paper's protocol; ``channels`` to ``lifter_views`` then
+        play no part). It must take Human3.6M-17 2D keypoints, as ``pretrained_h36m_cpn.bin`` does.
     """
 
     channels: int = 512
@@ -179,6 +187,7 @@ class BackboneSettings:
     limit: int | None = None
     seed: int = 0
     lifter_views: int = 0  # not in VideoPose3D: new viewpoints against a fixed-camera bias
+    pretrained_lifter: str | None = None
 
 
 def _training_arguments(output_dir: Path, settings: BackboneSettings, has_eval: bool):
@@ -243,6 +252,34 @@ def train_lifter(
     return TemporalLifterModel.from_pretrained(result.best_path or result.final_path)
 
 
+def load_pretrained_lifter(name: str | Path):
+    """A lifter trained elsewhere, checked to map Human3.6M-17 2D keypoints to 17 3D joints."""
+    from .lifting import TemporalLifterModel
+
+    lifter = TemporalLifterModel.from_pretrained(name)
+    config = lifter.config
+    found = (config.num_joints, config.in_features, config.out_features)
+    if found != (17, 2, 3):
+        raise ValueError(
+            f"pretrained_lifter: expected a lifter of 17 joints, 2D in and 3D out, got "
+            f"(num_joints, in_features, out_features) = {found} in {name}"
+        )
+    return lifter.eval()
+
+
+def _check_same_lifter(out_dir: Path, settings: BackboneSettings) -> None:
+    """Refuse to mix prediction files of a trained and a pretrained lifter (or of two pretrained ones)."""
+    saved_path = out_dir / "backbone_metrics.json"
+    if not saved_path.exists():
+        return
+    saved = json.loads(saved_path.read_text()).get("settings", {}).get("pretrained_lifter")
+    if saved != settings.pretrained_lifter:
+        raise ValueError(
+            f"pretrained_lifter: {saved_path} was written with {saved!r}, got {settings.pretrained_lifter!r}; "
+            "use another --out folder"
+        )
+
+
 def lift_sequence(lifter, sequence: CameraSequence, preset: str, seed: int) -> np.ndarray:
     """Root-relative camera-frame 3D ``(T, 17, 3)`` from simulated detections of one sequence."""
     keypoints, _ = detect(sequence, preset, seed)
@@ -296,7 +333,8 @@ def run_backbone(source: str | Path | None, out_dir: str | Path, settings: Backb
     """Train the out-of-fold and full lifters and write every prediction file; returns the metrics.
 
     Writes ``out_dir/lifters/{fold0,fold1,full}/`` (training runs), ``out_dir/predictions/*.npz``
-    (``positions_3d`` layout) and ``out_dir/backbone_metrics.json``.
+    (``positions_3d`` layout) and ``out_dir/backbone_metrics.json``. With ``settings.pretrained_lifter``
+    no lifter is trained and that one predicts every file; a folder written with another lifter is refused.
     """
     from tqdm.auto import tqdm
 
@@ -306,7 +344,10 @@ def run_backbone(source: str | Path | None, out_dir: str | Path, settings: Backb
     from .virtual_cameras import VirtualCameraSettings, action_filmings, virtual_sequences
 
     settings = settings or BackboneSettings()
+    if settings.pretrained_lifter is not None:
+        settings = dataclasses.replace(settings, pretrained_lifter=str(settings.pretrained_lifter))
     out_dir = Path(out_dir)
+    _check_same_lifter(out_dir, settings)
     out_dir.mkdir(parents=True, exist_ok=True)
     dataset = load_blendmimic3d(source)
     train_sequences = camera_sequences(dataset["train"], settings.limit)
@@ -316,16 +357,21 @@ def run_backbone(source: str | Path | None, out_dir: str | Path, settings: Backb
     filmings = action_filmings(dataset["train"], settings.limit)
     # Unseen viewpoints of the held-out motions measure how a lifter copes with a new camera.
     probe_views = virtual_sequences(filmings, VirtualCameraSettings(views_per_action=2, seed=settings.seed + 2000))
-    extra = []
-    if settings.lifter_views:
-        extra = virtual_sequences(filmings, VirtualCameraSettings(views_per_action=settings.lifter_views, seed=settings.seed + 1000))
-
-    lifters = {}
-    for fold, name in enumerate(FOLDS):
-        train_part = [s for s in train_sequences + extra if fold_of[s.motion] == fold]
-        held_out = [s for s, f in zip(train_sequences, folds) if f != fold]
-        lifters[name] = train_lifter(train_part, out_dir / "lifters" / name, settings, eval_sequences=held_out)
-    lifters[FULL] = train_lifter(train_sequences + extra, out_dir / "lifters" / FULL, settings)
+    if settings.pretrained_lifter is not None:
+        # The paper's protocol: one lifter that never saw BlendMimic3D predicts everything.
+        pretrained = load_pretrained_lifter(settings.pretrained_lifter)
+        lifters = dict.fromkeys((*FOLDS, FULL), pretrained)
+    else:
+        extra = []
+        if settings.lifter_views:
+            views = VirtualCameraSettings(views_per_action=settings.lifter_views, seed=settings.seed + 1000)
+            extra = virtual_sequences(filmings, views)
+        lifters = {}
+        for fold, name in enumerate(FOLDS):
+            train_part = [s for s in train_sequences + extra if fold_of[s.motion] == fold]
+            held_out = [s for s, f in zip(train_sequences, folds) if f != fold]
+            lifters[name] = train_lifter(train_part, out_dir / "lifters" / name, settings, eval_sequences=held_out)
+        lifters[FULL] = train_lifter(train_sequences + extra, out_dir / "lifters" / FULL, settings)
 
     metrics: dict[str, Any] = {
         "settings": dataclasses.asdict(settings),
@@ -387,6 +433,12 @@ def add_cli(subparsers) -> None:
         help="virtual camera views per action added to the lifters' training data (0: real cameras only)",
     )
     parser.add_argument(
+        "--pretrained-lifter",
+        default=None,
+        help="folder or Hub id of a lifter trained outside BlendMimic3D (e.g. converted by `gcnrefine lift convert`)"
+        " that predicts every sequence; no lifter is trained (the paper's protocol)",
+    )
+    parser.add_argument(
         "--virtual-views",
         type=int,
         default=0,
@@ -403,6 +455,7 @@ def _run_cli(args: argparse.Namespace) -> int:
         limit=args.limit,
         seed=args.seed,
         lifter_views=args.lifter_views,
+        pretrained_lifter=args.pretrained_lifter,
     )
     metrics = run_backbone(args.data, args.out, settings)
     if args.virtual_views:

@@ -45,10 +45,7 @@ occluded. Input must be in metres, Human3.6M-17 order with anatomical left/right
 ## Training data and procedure
 
 - Data: BlendMimic3D SS1 + SS2 (SS3 is the test subject and was never read by training or model
-  selection). Inputs are the 3D poses of the package's built-in temporal lifter (VideoPose3D
-  architecture, receptive field 27{lifter_views}) run on simulated detections; SS1/SS2 predictions
-  come from out-of-fold lifters (trained on the other half of the actions), so the refiner sees
-  realistic errors. Detections mix the `occluded` and `visible_only` presets over several seeds.{virtual_views}
+  selection). {lifter_sentence} Detections mix the `occluded` and `visible_only` presets over several seeds.{virtual_views}
 - Validation: whole motions held out from SS1 + SS2: {validation}.
 - Augmentation: random mirror and random viewpoint change (yaw over the full circle, tilt ±20°),
   the same for input and target.
@@ -57,7 +54,7 @@ occluded. Input must be in metres, Human3.6M-17 order with anatomical left/right
 
 ## Evaluation
 
-Protocol: SS3, all 4 cameras, fixed detection seeds, the built-in lifter as the backbone; MPJPE is
+Protocol: SS3, all 4 cameras, fixed detection seeds, {backbone_name} as the backbone; MPJPE is
 the mean over 17 joints of root-relative errors, averaged per action and then over actions.
 Flip test: {flip_test}. Classical filters were tuned on the validation motions, not on SS3.
 
@@ -190,10 +187,10 @@ def render_model_card(report: dict, config: dict, training: dict | None = None, 
         f"{_fmt(meta.get('throughput', {}).get('gcn'))} frames/s on a 2-core CPU."
     )
     settings = meta.get("backbone_metrics", {}).get("settings", {})
-    lifter_views = settings.get("lifter_views", 0)
     refiner_views = (training or {}).get("virtual_views_per_action", 0)
     body = _BODY.format(
-        lifter_views=f", trained with {lifter_views} extra virtual camera views per action" if lifter_views else "",
+        lifter_sentence=_lifter_sentence(settings),
+        backbone_name=f"the lifter `{settings['pretrained_lifter']}`" if settings.get("pretrained_lifter") else "the built-in lifter",
         virtual_views=(
             f" The refiner also trains on {refiner_views} virtual camera views per SS1/SS2 action, viewpoints"
             " its lifters never saw (`modeling_gcnrefine.virtual_cameras`)."
@@ -210,6 +207,23 @@ def render_model_card(report: dict, config: dict, training: dict | None = None, 
         goals_table=goals_table(report.get("goals") or check_goals(report)),
     )
     return str(ModelCard.from_template(data, template_str="---\n{{ card_data }}\n---\n" + body))
+
+
+def _lifter_sentence(settings: dict) -> str:
+    """Where the refiner's input poses came from (backbone settings of the report)."""
+    if settings.get("pretrained_lifter"):
+        return (
+            f"Inputs are the 3D poses of a lifter trained outside BlendMimic3D (`{settings['pretrained_lifter']}`),"
+            " run on simulated detections, as in the paper's protocol: it never saw BlendMimic3D, so the refiner"
+            " learns to correct its errors across the domain gap."
+        )
+    views = settings.get("lifter_views", 0)
+    return (
+        "Inputs are the 3D poses of the package's built-in temporal lifter (VideoPose3D architecture,"
+        f" receptive field 27{f', trained with {views} extra virtual camera views per action' if views else ''})"
+        " run on simulated detections; SS1/SS2 predictions come from out-of-fold lifters (trained on the other"
+        " half of the actions), so the refiner sees realistic errors."
+    )
 
 
 def write_model_card(report_json: str | Path, config_json: str | Path, out: str | Path, training: dict | None = None, overwrite: bool = False) -> Path:

@@ -230,7 +230,8 @@ def write_virtual_predictions(
 ) -> dict[str, float]:
     """Out-of-fold lifter predictions of virtual views of SS1/SS2 (``predictions/virtual_<preset>_seed<s>.npz``).
 
-    Needs the fold lifters of ``gcnrefine backbone`` in ``backbone_dir``; returns MPJPE (mm) per file.
+    Needs the fold lifters of ``gcnrefine backbone`` in ``backbone_dir`` (or, for a backbone run with a
+    pretrained lifter, that lifter); returns MPJPE (mm) per file.
     Existing files written with other settings are refused rather than mixed.
     """
     import dataclasses
@@ -244,6 +245,7 @@ def write_virtual_predictions(
         aligned_predictions,
         assign_folds,
         lift_sequence,
+        load_pretrained_lifter,
         mpjpe_mm,
         prediction_path,
     )
@@ -258,13 +260,19 @@ def write_virtual_predictions(
             f"settings: {settings_path(backbone_dir)} holds {saved}, got {settings}; "
             "remove the virtual_* files to write new ones"
         )
+    metrics_path = Path(backbone_dir) / "backbone_metrics.json"
+    pretrained = None
+    if metrics_path.exists():
+        pretrained = json.loads(metrics_path.read_text()).get("settings", {}).get("pretrained_lifter")
     lifters = []
-    for name in FOLDS:
+    for name in FOLDS if pretrained is None else ():
         run = Path(backbone_dir) / "lifters" / name
         chosen = run / "best" if (run / "best" / "config.json").exists() else run / "final"
         if not (chosen / "config.json").exists():
             raise ValueError(f"backbone_dir: expected the fold lifter {run} (run `gcnrefine backbone` first), not found")
         lifters.append(TemporalLifterModel.from_pretrained(chosen))
+    if pretrained is not None:  # the paper's protocol: the one lifter never saw BlendMimic3D
+        lifters = [load_pretrained_lifter(pretrained)] * 2
     dataset = load_blendmimic3d(source)
     filmings = action_filmings(dataset["train"], limit)
     if any(f.subject == "SS3" for f in filmings):

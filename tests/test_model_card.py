@@ -43,3 +43,14 @@ def test_model_card_has_metadata_and_measured_results(tmp_path):
     config_path.write_text(json.dumps({"num_frames": 3}))
     out = write_model_card(report_path, config_path, tmp_path / "card.md")
     assert ModelCard.load(out).data.eval_results
+
+
+def test_model_card_names_the_backbone_it_was_trained_on():
+    report = _report()
+    built_in = render_model_card(report, {"num_frames": 3})
+    assert "built-in temporal lifter" in built_in and "the built-in lifter as the backbone" in built_in
+    report["meta"]["backbone_metrics"] = {"settings": {"pretrained_lifter": "lifters/vp3d_h36m_cpn"}}
+    pretrained = render_model_card(report, {"num_frames": 3})
+    assert "built-in" not in pretrained and "out-of-fold" not in pretrained
+    assert "trained outside BlendMimic3D (`lifters/vp3d_h36m_cpn`)" in pretrained
+    assert "the lifter `lifters/vp3d_h36m_cpn` as the backbone" in pretrained

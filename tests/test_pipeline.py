@@ -245,3 +245,41 @@ def test_aligned_predictions_name_the_missing_or_mismatched_sequence():
         aligned_predictions({"SS1": {"Walking": [np.ones((10, 17, 3))]}}, sequences, "run.npz")
     with pytest.raises(ValueError, match=r"predictions: \('SS1', 'Walking', 0\) has 9 frames, expected 10"):
         aligned_predictions({"SS1": {"Walking": [np.ones((9, 17, 3))] * 2}}, sequences)
+
+
+def test_pretrained_lifter_predicts_everything_without_training(backbone_dir, blendmimic3d_dir, tmp_path):
+    """The paper's protocol: a lifter trained elsewhere (here a small random one) writes every file."""
+    from modeling_gcnrefine.backbone import camera_sequences, lift_sequence
+    from modeling_gcnrefine.data import load_blendmimic3d
+    from modeling_gcnrefine.lifting import LifterConfig, TemporalLifterModel
+    from modeling_gcnrefine.virtual_cameras import VirtualCameraSettings, write_virtual_predictions
+
+    torch.manual_seed(0)
+    lifter = TemporalLifterModel(LifterConfig(channels=16, filter_widths=[3, 3])).eval()
+    lifter.save_pretrained(tmp_path / "elsewhere")
+    settings = BackboneSettings(
+        limit=8, train_seeds=(0,), train_presets=("occluded",), test_presets=("occluded",),
+        prediction_seeds=(0,), test_prediction_seeds=(0,), pretrained_lifter=tmp_path / "elsewhere",
+    )
+    out = tmp_path / "paper"
+    metrics = run_backbone(blendmimic3d_dir, out, settings)
+    assert not (out / "lifters").exists()  # nothing trained
+    assert metrics["settings"]["pretrained_lifter"] == str(tmp_path / "elsewhere")
+    sequences = camera_sequences(load_blendmimic3d(blendmimic3d_dir)["train"], 8)
+    saved = load_predictions(prediction_path(out, "train", "occluded", 0))
+    first = sequences[0]
+    np.testing.assert_allclose(
+        saved[first.subject][first.action][first.camera], lift_sequence(lifter, first, "occluded", 0), atol=1e-5
+    )
+    views = write_virtual_predictions(
+        blendmimic3d_dir, out, VirtualCameraSettings(views_per_action=1, seed=5), presets=("occluded",), limit=8
+    )
+    assert np.isfinite(views["occluded_seed0"])
+    # Files of a trained backbone and of a pretrained lifter never mix in one folder.
+    with pytest.raises(ValueError, match=r"pretrained_lifter: .*backbone_metrics\.json was written with None"):
+        run_backbone(blendmimic3d_dir, backbone_dir[0], settings)
+    # A lifter that does not map 17 2D joints to 17 3D joints is refused, naming what it has.
+    TemporalLifterModel(LifterConfig(channels=8, filter_widths=[3], in_features=3)).save_pretrained(tmp_path / "bad")
+    settings.pretrained_lifter = str(tmp_path / "bad")
+    with pytest.raises(ValueError, match=r"pretrained_lifter: expected a lifter of 17 joints.*\(17, 3, 3\)"):
+        run_backbone(blendmimic3d_dir, tmp_path / "other", settings)
