@@ -598,6 +598,73 @@ def check_goals(
     return rows
 
 
+def occlusion_headroom(report: Mapping, backbone: str = BACKBONE) -> dict[str, Any] | None:
+    """How much of the backbone's error occlusion adds, and how much of that each method removes.
+
+    The ``occluded`` and ``visible_only`` presets detect the same frames, so their backbone MPJPE
+    differs only by what the occlusion errors of the detections cost. Removing all of it would cut
+    MPJPE by ``bound_pct``; a larger cut also needs errors the backbone makes on clean input fixed.
+    Per method (``occluded`` preset), ``removed_pct`` is the share of that added error it removes (it
+    exceeds 100 when a method also fixes errors occlusion did not cause). None when a preset is missing.
+    """
+    out: dict[str, Any] = {}
+    for metric in ("mpjpe", "mpjpe_occluded"):
+        occluded = _mean_metric(report, OCCLUDED_PRESET, backbone, metric)
+        clean = _mean_metric(report, CLEAN_PRESET, backbone, metric)
+        if occluded is None or clean is None or occluded <= 0:
+            return None
+        added = occluded - clean
+        methods = {}
+        for method in report["presets"][OCCLUDED_PRESET]:
+            value = _mean_metric(report, OCCLUDED_PRESET, method, metric)
+            if method != backbone and value is not None and added > 0:
+                methods[method] = {"mpjpe": value, "removed_pct": 100.0 * (occluded - value) / added}
+        out[metric] = {
+            "backbone_occluded": occluded,
+            "backbone_clean": clean,
+            "added_by_occlusion": added,
+            "bound_pct": 100.0 * added / occluded,
+            "methods": methods,
+        }
+    return out
+
+
+def _headroom_markdown(headroom: Mapping[str, Any]) -> list[str]:
+    out = ["## Occlusion headroom", ""]
+    out += [
+        "The `occluded` and `visible_only` presets detect the same SS3 frames; the backbone's MPJPE "
+        "difference between them is the error the occlusion errors of the detections add. A refiner "
+        "that removed all of it, and nothing else, would cut MPJPE by the bound below; cuts beyond it "
+        "need errors the backbone also makes on clean detections fixed.",
+        "",
+    ]
+    labels = {"mpjpe": "all joints", "mpjpe_occluded": "occluded joints"}
+    out += _table(
+        ["Joints", "Backbone, occluded", "Backbone, clean", "Added by occlusion", "Bound on the cut"],
+        [
+            [
+                labels[metric],
+                _fmt(row["backbone_occluded"]),
+                _fmt(row["backbone_clean"]),
+                _fmt(row["added_by_occlusion"]),
+                f"{row['bound_pct']:.1f} %",
+            ]
+            for metric, row in headroom.items()
+        ],
+    )
+    methods = list(headroom["mpjpe"]["methods"])
+    if methods:
+        out += ["Share of the added error each method removes (`occluded` preset):", ""]
+        out += _table(
+            ["Joints", *methods],
+            [
+                [labels[metric], *[f"{row['methods'][m]['removed_pct']:.0f} %" if m in row["methods"] else "–" for m in methods]]
+                for metric, row in headroom.items()
+            ],
+        )
+    return out
+
+
 # --------------------------------------------------------------------------------------------------
 # Report
 
@@ -687,6 +754,10 @@ def _markdown(report: Mapping, goals: list[dict]) -> str:
         ],
         text_columns=5,
     )
+
+    headroom = occlusion_headroom(report)
+    if headroom is not None:
+        out += _headroom_markdown(headroom)
 
     out += ["## Summary: MPJPE (mean over actions) by preset", ""]
     out += _table(
@@ -889,7 +960,7 @@ def write_report(report: Mapping, out_dir: str | os.PathLike, overwrite: bool = 
         raise FileExistsError(f"{out_dir} is not empty; pass overwrite=True (CLI: --force) to write into it")
     _figure_class()  # fail before writing anything when matplotlib is missing
     goals = check_goals(report)
-    document = _jsonable({**report, "goals": goals})
+    document = _jsonable({**report, "goals": goals, "occlusion_headroom": occlusion_headroom(report)})
     text = json.dumps(document, indent=2, allow_nan=False) + "\n"
     markdown = _markdown(report, goals)
 

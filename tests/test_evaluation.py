@@ -378,6 +378,26 @@ def test_goals_not_measurable():
         check_goals({"meta": {}})
 
 
+def test_occlusion_headroom_hand_computed():
+    from modeling_gcnrefine.evaluation import occlusion_headroom
+
+    report = goal_report(gcn=(90.0, 80.0), clean=(80.0, 79.0))
+    report["presets"]["visible_only"]["backbone"] = fake(80.0, 70.0)
+    headroom = occlusion_headroom(report)
+    # All joints: occlusion adds 100 - 80 = 20 mm, so removing it all cuts MPJPE by 20 %.
+    assert headroom["mpjpe"]["added_by_occlusion"] == pytest.approx(20.0)
+    assert headroom["mpjpe"]["bound_pct"] == pytest.approx(20.0)
+    assert headroom["mpjpe"]["methods"]["gcn"]["removed_pct"] == pytest.approx(50.0)  # 10 of 20 mm
+    assert headroom["mpjpe"]["methods"]["savgol"]["removed_pct"] == pytest.approx(50.0)
+    assert headroom["mpjpe"]["methods"]["one_euro"]["removed_pct"] == pytest.approx(75.0)
+    # Occluded joints: 100 vs 70 on clean detections; the GCN removes 20 of those 30 mm.
+    assert headroom["mpjpe_occluded"]["bound_pct"] == pytest.approx(30.0)
+    assert headroom["mpjpe_occluded"]["methods"]["gcn"]["removed_pct"] == pytest.approx(200 / 3)
+    assert "savgol" not in headroom["mpjpe_occluded"]["methods"]  # no occluded-joint value to compare
+    del report["presets"]["visible_only"]
+    assert occlusion_headroom(report) is None
+
+
 def test_compare_methods_changes():
     table = compare_methods({"backbone": fake(100.0, 80.0), "gcn": fake(70.0, 40.0)})
     assert table["gcn"]["mpjpe_change"] == pytest.approx(-0.3)
@@ -441,8 +461,13 @@ def test_write_report(tmp_path):
         "Occluded keypoints",
         "P-MPJPE per action",
         "visible_only",
+        "## Occlusion headroom",
+        "Bound on the cut",
     ):
         assert needle in text, needle
+    assert loaded["occlusion_headroom"]["mpjpe"]["bound_pct"] == pytest.approx(
+        100 * (1 - loaded["occlusion_headroom"]["mpjpe"]["backbone_clean"] / loaded["occlusion_headroom"]["mpjpe"]["backbone_occluded"])
+    )
     # Rows of the severity table are in level order.
     assert text.index("| 0 |") < text.index("| 0.01 |") < text.index("| 0.05 |")
 
