@@ -75,14 +75,24 @@ def validation_motions(sequences: Sequence[CameraSequence], per_subject: int, se
     return chosen
 
 
-def load_refiner_sequences(
-    backbone_dir: str | Path, dataset_source: Any, settings: RefinerDataSettings
-) -> tuple[RefinerSequences, RefinerSequences]:
-    """(train, validation) sequences from the backbone folder's train prediction files."""
-    from .data import load_blendmimic3d
-    from .predictions import load_predictions
+def backbone_dirs(backbone_dir: str | Path | Sequence[str | Path]) -> list[Path]:
+    """One backbone folder or several (the predictions of several lifters), as a non-empty list."""
+    dirs = [Path(backbone_dir)] if isinstance(backbone_dir, str | Path) else [Path(d) for d in backbone_dir]
+    if not dirs or len(set(dirs)) != len(dirs):
+        raise ValueError(f"backbone_dir: expected one folder or several distinct ones, got {backbone_dir!r}")
+    return dirs
 
-    backbone_dir = Path(backbone_dir)
+
+def load_refiner_sequences(
+    backbone_dir: str | Path | Sequence[str | Path], dataset_source: Any, settings: RefinerDataSettings
+) -> tuple[RefinerSequences, RefinerSequences]:
+    """(train, validation) sequences from the backbone folders' train prediction files.
+
+    Several folders (lifters) add each one's predictions of the same sequences; the held-out motions are
+    the same for all. Keys of a second or later folder carry its name before the preset.
+    """
+    from .data import load_blendmimic3d
+
     dataset = load_blendmimic3d(dataset_source)
     sequences = camera_sequences(dataset["train"], settings.limit)  # SS1 + SS2 only
     if any(s.subject == "SS3" for s in sequences):
@@ -91,20 +101,30 @@ def load_refiner_sequences(
         held_out = {s.motion for s in sequences if s.subject in settings.val_subjects}
     else:
         held_out = validation_motions(sequences, settings.val_motions_per_subject, settings.split_seed)
+    train, val = RefinerSequences(), RefinerSequences()
+    for index, folder in enumerate(backbone_dirs(backbone_dir)):
+        tag = "" if index == 0 else f"{folder.name}:"
+        _add_backbone(folder, tag, dataset, sequences, held_out, settings, train, val)
+    return train, val
+
+
+def _add_backbone(folder: Path, tag: str, dataset, sequences, held_out, settings, train, val) -> None:
+    """Append one backbone folder's prediction files to ``train`` and ``val``."""
+    from .predictions import load_predictions
+
     files = [(sequences, "train", preset, seed) for preset in settings.presets for seed in settings.seeds]
     if settings.virtual_seeds:
         from .virtual_cameras import action_filmings, load_settings, virtual_sequences
 
-        virtual = load_settings(backbone_dir)
+        virtual = load_settings(folder)
         if virtual is None:
             raise ValueError(
-                f"backbone_dir: expected virtual views in {backbone_dir} (run `gcnrefine backbone --virtual-views N`)"
+                f"backbone_dir: expected virtual views in {folder} (run `gcnrefine backbone --virtual-views N`)"
             )
         views = virtual_sequences(action_filmings(dataset["train"], settings.limit), virtual)
         files += [(views, "virtual", preset, seed) for preset in settings.presets for seed in settings.virtual_seeds]
-    train, val = RefinerSequences(), RefinerSequences()
     for group, split, preset, seed in files:
-        path = prediction_path(backbone_dir, split, preset, seed)
+        path = prediction_path(folder, split, preset, seed)
         if not path.exists():
             raise ValueError(f"backbone_dir: expected {path} (run `gcnrefine backbone` first), not found")
         for s, predicted in zip(group, aligned_predictions(load_predictions(path), group, path.name)):
@@ -114,8 +134,8 @@ def load_refiner_sequences(
             part.targets.append(s.poses_3d)
             part.visibility.append(s.visibility)
             part.confidence.append(confidence)
-            part.keys.append((*s.key, preset if split == "train" else f"{split}/{preset}", seed))
-    return train, val
+            label = preset if split == "train" else f"{split}/{preset}"
+            part.keys.append((*s.key, tag + label, seed))
 
 
 class RefinerWindows(torch.utils.data.Dataset):
@@ -142,14 +162,15 @@ class RefinerWindows(torch.utils.data.Dataset):
 
 
 def train_refiner(
-    backbone_dir: str | Path,
+    backbone_dir: str | Path | Sequence[str | Path],
     output_dir: str | Path,
     config=None,
     dataset_source: Any = None,
     data_settings: RefinerDataSettings | None = None,
     training_args=None,
 ):
-    """Train a :class:`GCNRefineModel` on backbone predictions; returns the training result."""
+    """Train a :class:`GCNRefineModel` on backbone predictions (one folder, or several: several lifters);
+    returns the training result."""
     from .configuration_gcnrefine import GCNRefineConfig
     from .modeling_gcnrefine import GCNRefineModel
     from .training import TrainingArguments, random_flip_and_rotate, train
@@ -176,7 +197,7 @@ def train_refiner(
 
     result = train(model, train_data, val_data, args=training_args, batch_transform=augment)
     meta = {
-        "backbone_dir": str(backbone_dir),
+        "backbone_dirs": [str(d) for d in backbone_dirs(backbone_dir)],
         "train_sequences": len(train_sequences.keys),
         "val_sequences": len(val_sequences.keys),
         "val_motions": sorted({(k[0], k[1].removesuffix("_multi")) for k in val_sequences.keys}),
@@ -195,7 +216,12 @@ def add_cli(subparsers) -> None:
         help="train the refiner on backbone predictions (Accelerate; CPU, GPU or many)",
         description=__doc__.splitlines()[0],
     )
-    parser.add_argument("--backbone", default="outputs/backbone", help="folder written by `gcnrefine backbone`")
+    parser.add_argument(
+        "--backbone",
+        nargs="+",
+        default=["outputs/backbone"],
+        help="folder(s) written by `gcnrefine backbone`; several = the predictions of several lifters",
+    )
     parser.add_argument("--data", default=None, help="BlendMimic3D source (raw folder, exported folder, Hub id)")
     parser.add_argument("--config", default=None, help="JSON file or inline JSON of GCNRefineConfig overrides")
     parser.add_argument("--presets", nargs="+", default=list(DEFAULT_PRESETS))
@@ -248,4 +274,11 @@ def _run_cli(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["RefinerDataSettings", "RefinerWindows", "load_refiner_sequences", "train_refiner", "validation_motions"]
+__all__ = [
+    "RefinerDataSettings",
+    "RefinerWindows",
+    "backbone_dirs",
+    "load_refiner_sequences",
+    "train_refiner",
+    "validation_motions",
+]

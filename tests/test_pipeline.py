@@ -283,3 +283,26 @@ def test_pretrained_lifter_predicts_everything_without_training(backbone_dir, bl
     settings.pretrained_lifter = str(tmp_path / "bad")
     with pytest.raises(ValueError, match=r"pretrained_lifter: expected a lifter of 17 joints.*\(17, 3, 3\)"):
         run_backbone(blendmimic3d_dir, tmp_path / "other", settings)
+
+
+def test_refiner_data_from_several_lifters(backbone_dir, blendmimic3d_dir, tmp_path):
+    """Several backbone folders (lifters) add up; the same motions are held out for all of them."""
+    import shutil
+
+    from modeling_gcnrefine.train_refiner import backbone_dirs
+
+    out, _ = backbone_dir
+    other = tmp_path / "other_lifter"
+    shutil.copytree(out / "predictions", other / "predictions")
+    data = RefinerDataSettings(presets=("occluded",), seeds=(0,), limit=8, val_motions_per_subject=1)
+    one_train, one_val = load_refiner_sequences(out, blendmimic3d_dir, data)
+    two_train, two_val = load_refiner_sequences([out, other], blendmimic3d_dir, data)
+    assert len(two_train.keys) == 2 * len(one_train.keys) and len(two_val.keys) == 2 * len(one_val.keys)
+    assert {k[3] for k in two_train.keys} == {"occluded", "other_lifter:occluded"}
+    motions = {(k[0], k[1].removesuffix("_multi")) for k in two_val.keys}
+    assert motions == {(k[0], k[1].removesuffix("_multi")) for k in one_val.keys}
+    assert not motions & {(k[0], k[1].removesuffix("_multi")) for k in two_train.keys}
+    with pytest.raises(ValueError, match=r"backbone_dir: expected one folder or several distinct ones"):
+        backbone_dirs([out, out])
+    with pytest.raises(ValueError, match=r"backbone_dir: expected .*train_occluded_seed0\.npz"):
+        load_refiner_sequences([out, tmp_path / "empty"], blendmimic3d_dir, data)

@@ -1,0 +1,77 @@
+"""Does a refiner trained on one lifter's errors help another lifter, and does training on several help?
+
+Trains one compact residual refiner per backbone folder and one on all of them together (same schedule),
+then measures every refiner on every backbone's held-out SS1/SS2 motions (never SS3). A refiner that
+only helps the lifter it was trained on is not plug-and-play: users bring their own lifter.
+
+    python benchmarks/lifter_transfer.py --backbones outputs/backbone outputs/backbone_views \\
+        --virtual-seeds 0 --out outputs/transfer
+
+Resumable: finished runs are reused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from modeling_gcnrefine import GCNRefineConfig
+from modeling_gcnrefine.evaluate_blendmimic3d import evaluate_validation
+from modeling_gcnrefine.evaluation import BACKBONE
+from modeling_gcnrefine.train_refiner import RefinerDataSettings, train_refiner
+from modeling_gcnrefine.training import TrainingArguments
+
+COMPACT = dict(joint_channels=[32, 32, 64], part_channels=[128, 128], fusion_channels=64, non_local_channels=32)
+ALL = "all"
+
+
+def train_runs(backbones: list[Path], out: Path, data_source, data: RefinerDataSettings, epochs: int, samples: int):
+    """``{training backbones name: best checkpoint}``: one run per backbone and one on all of them."""
+    plan = {b.name: [b] for b in backbones}
+    plan[ALL] = backbones
+    paths = {}
+    for name, folders in plan.items():
+        run = out / name
+        if not (run / "final" / "config.json").exists():
+            training = TrainingArguments(
+                output_dir=str(run),
+                epochs=epochs,
+                samples_per_epoch=samples,
+                metric_for_best="loss_mpjpe",
+                resume=(run / "checkpoints").exists(),
+            )
+            config = GCNRefineConfig(**COMPACT, predict_residual=True)
+            train_refiner(folders, run, config, data_source, data, training)
+        paths[name] = run / "best"
+    return paths
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backbones", nargs="+", required=True, help="two or more `gcnrefine backbone` folders")
+    parser.add_argument("--data", default=None)
+    parser.add_argument("--out", default="outputs/transfer")
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--samples-per-epoch", type=int, default=16384)
+    parser.add_argument("--virtual-seeds", nargs="*", type=int, default=[])
+    args = parser.parse_args()
+    backbones = [Path(b) for b in args.backbones]
+    if len(backbones) < 2 or len({b.name for b in backbones}) != len(backbones):
+        parser.error(f"--backbones: expected two or more folders with distinct names, got {args.backbones}")
+    out = Path(args.out)
+    data = RefinerDataSettings(virtual_seeds=tuple(args.virtual_seeds))
+    refiners = train_runs(backbones, out, args.data, data, args.epochs, args.samples_per_epoch)
+    table = {b.name: evaluate_validation(b, refiners, args.data) for b in backbones}
+    (out / "transfer.json").write_text(json.dumps(table, indent=2))
+    names = [BACKBONE, *refiners]
+    print("\nHeld-out SS1/SS2 motions, MPJPE (mm), mean over actions; columns: refiner trained on\n")
+    print("| predictions of | preset | " + " | ".join(names) + " |")
+    print("|---|---|" + "---|" * len(names))
+    for backbone, rows in table.items():
+        for preset, row in rows.items():
+            print(f"| {backbone} | {preset} | " + " | ".join(f"{row[n]:.1f}" for n in names) + " |")
+
+
+if __name__ == "__main__":
+    main()
