@@ -605,7 +605,9 @@ def occlusion_headroom(report: Mapping, backbone: str = BACKBONE) -> dict[str, A
     differs only by what the occlusion errors of the detections cost. Removing all of it would cut
     MPJPE by ``bound_pct``; a larger cut also needs errors the backbone makes on clean input fixed.
     Per method (``occluded`` preset), ``removed_pct`` is the share of that added error it removes (it
-    exceeds 100 when a method also fixes errors occlusion did not cause). None when a preset is missing.
+    exceeds 100 when a method also fixes errors occlusion did not cause), and ``gap_closed_pct`` how much
+    of the occluded-vs-clean gap is gone after applying the method to both presets: what it fixes of
+    occlusion in particular, beyond what it does to clean input. None when a preset is missing.
     """
     out: dict[str, Any] = {}
     for metric in ("mpjpe", "mpjpe_occluded"):
@@ -619,6 +621,9 @@ def occlusion_headroom(report: Mapping, backbone: str = BACKBONE) -> dict[str, A
             value = _mean_metric(report, OCCLUDED_PRESET, method, metric)
             if method != backbone and value is not None and added > 0:
                 methods[method] = {"mpjpe": value, "removed_pct": 100.0 * (occluded - value) / added}
+                on_clean = _mean_metric(report, CLEAN_PRESET, method, metric)
+                if on_clean is not None:
+                    methods[method]["gap_closed_pct"] = 100.0 * (1.0 - (value - on_clean) / added)
         out[metric] = {
             "backbone_occluded": occluded,
             "backbone_clean": clean,
@@ -654,13 +659,25 @@ def _headroom_markdown(headroom: Mapping[str, Any]) -> list[str]:
     )
     methods = list(headroom["mpjpe"]["methods"])
     if methods:
-        out += ["Share of the added error each method removes (`occluded` preset):", ""]
+        out += [
+            "Share of the added error each method removes on `occluded` input, and share of the "
+            "occluded-vs-clean gap closed when the method is applied to both presets (what it fixes of "
+            "occlusion in particular):",
+            "",
+        ]
+
+        def cell(row, method, key):
+            value = row["methods"].get(method, {}).get(key)
+            return "–" if value is None else f"{value:.0f} %"
+
         out += _table(
-            ["Joints", *methods],
+            ["Joints", "Share", *methods],
             [
-                [labels[metric], *[f"{row['methods'][m]['removed_pct']:.0f} %" if m in row["methods"] else "–" for m in methods]]
+                [labels[metric], label, *[cell(row, m, key) for m in methods]]
                 for metric, row in headroom.items()
+                for key, label in (("removed_pct", "of the added error removed"), ("gap_closed_pct", "of the gap closed"))
             ],
+            text_columns=2,
         )
     return out
 
