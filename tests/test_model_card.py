@@ -37,6 +37,12 @@ def test_model_card_has_metadata_and_measured_results(tmp_path):
     for section in ("## Training data and procedure", "## Evaluation", "### Limits of this evaluation", "## Citation"):
         assert section in text
     assert "simulated" in text and "left and right" in text
+    # The limits say where the gain comes from, from the report's own numbers.
+    from modeling_gcnrefine.evaluation import occlusion_headroom
+
+    headroom = occlusion_headroom(report)["mpjpe"]
+    assert f"Occlusion adds {headroom['added_by_occlusion']:.1f} mm" in text
+    assert f"closes {headroom['methods']['gcn']['gap_closed_pct']:.0f} % of that occluded-vs-clean gap" in text
 
     report_path, config_path = tmp_path / "report.json", tmp_path / "config.json"
     report_path.write_text(json.dumps(report))
