@@ -27,7 +27,7 @@ ALL = "all"
 
 
 def train_runs(backbones: list[Path], out: Path, data_source, data: RefinerDataSettings, epochs: int, samples: int):
-    """``{training backbones name: best checkpoint}``: one run per backbone and one on all of them."""
+    """``{"on <backbones>": best checkpoint}``: one run per backbone and one on all of them."""
     plan = {b.name: [b] for b in backbones}
     plan[ALL] = backbones
     paths = {}
@@ -43,7 +43,7 @@ def train_runs(backbones: list[Path], out: Path, data_source, data: RefinerDataS
             )
             config = GCNRefineConfig(**COMPACT, predict_residual=True)
             train_refiner(folders, run, config, data_source, data, training)
-        paths[name] = run / "best"
+        paths[f"on {name}"] = run / "best"  # never "backbone", the name of the no-refiner column
     return paths
 
 

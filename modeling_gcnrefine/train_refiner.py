@@ -32,6 +32,8 @@ class RefinerDataSettings:
     presets / seeds: prediction files ``train_<preset>_seed<seed>.npz`` of the backbone folder.
     val_motions_per_subject: whole motions (an action and its `_multi` variant) held out per subject.
     val_subjects: hold out these whole subjects instead (e.g. ("SS2",): unseen scene and cameras).
+    subjects: use only these subjects' sequences (empty: all of SS1 + SS2), e.g. the ones a pretrained
+        lifter never saw, so the refiner learns its errors on unseen data only.
     stride: window centres every `stride` frames (1 = every frame; the epoch subsamples anyway).
     limit: first rows of the train split only (small runs).
     virtual_seeds: detection seeds of the virtual-view prediction files ``virtual_<preset>_seed<seed>.npz``
@@ -44,6 +46,7 @@ class RefinerDataSettings:
     seeds: tuple[int, ...] = (0, 1)
     val_motions_per_subject: int = 2
     val_subjects: tuple[str, ...] = ()  # if given, hold out these whole subjects instead (unseen cameras)
+    subjects: tuple[str, ...] = ()
     stride: int = 1
     limit: int | None = None
     split_seed: int = 0
@@ -97,6 +100,11 @@ def load_refiner_sequences(
     sequences = camera_sequences(dataset["train"], settings.limit)  # SS1 + SS2 only
     if any(s.subject == "SS3" for s in sequences):
         raise ValueError("dataset: the train split holds SS3, the test subject; refusing to train on it")
+    if settings.subjects:
+        found = sorted({s.subject for s in sequences})
+        if not set(settings.subjects) <= set(found):
+            raise ValueError(f"subjects: expected some of {found}, got {list(settings.subjects)}")
+        sequences = [s for s in sequences if s.subject in settings.subjects]
     if settings.val_subjects:
         held_out = {s.motion for s in sequences if s.subject in settings.val_subjects}
     else:
@@ -122,6 +130,7 @@ def _add_backbone(folder: Path, tag: str, dataset, sequences, held_out, settings
                 f"backbone_dir: expected virtual views in {folder} (run `gcnrefine backbone --virtual-views N`)"
             )
         views = virtual_sequences(action_filmings(dataset["train"], settings.limit), virtual)
+        views = [v for v in views if v.subject in {s.subject for s in sequences}]
         files += [(views, "virtual", preset, seed) for preset in settings.presets for seed in settings.virtual_seeds]
     for group, split, preset, seed in files:
         path = prediction_path(folder, split, preset, seed)
@@ -230,6 +239,9 @@ def add_cli(subparsers) -> None:
     parser.add_argument("--val-motions-per-subject", type=int, default=2, help="whole motions held out per subject")
     parser.add_argument("--val-subjects", nargs="*", default=[], help="hold out whole subjects instead, e.g. SS2")
     parser.add_argument(
+        "--subjects", nargs="*", default=[], help="train on these subjects only (default: SS1 and SS2), e.g. SS2"
+    )
+    parser.add_argument(
         "--rotate",
         action=argparse.BooleanOptionalAction,
         default=True,
@@ -263,6 +275,7 @@ def _run_cli(args: argparse.Namespace) -> int:
         limit=args.limit,
         val_motions_per_subject=args.val_motions_per_subject,
         val_subjects=tuple(args.val_subjects),
+        subjects=tuple(args.subjects),
         virtual_seeds=tuple(args.virtual_seeds),
         rotate=args.rotate,
     )

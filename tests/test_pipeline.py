@@ -302,6 +302,13 @@ def test_refiner_data_from_several_lifters(backbone_dir, blendmimic3d_dir, tmp_p
     motions = {(k[0], k[1].removesuffix("_multi")) for k in two_val.keys}
     assert motions == {(k[0], k[1].removesuffix("_multi")) for k in one_val.keys}
     assert not motions & {(k[0], k[1].removesuffix("_multi")) for k in two_train.keys}
+    # Only the subjects asked for (e.g. those a pretrained lifter never saw); an unknown one is refused.
+    only = RefinerDataSettings(presets=("occluded",), seeds=(0,), limit=8, val_motions_per_subject=1, subjects=("SS1",))
+    some_train, some_val = load_refiner_sequences(out, blendmimic3d_dir, only)
+    assert {k[0] for k in some_train.keys + some_val.keys} == {"SS1"}
+    only.subjects = ("SS3",)
+    with pytest.raises(ValueError, match=r"subjects: expected some of \['SS1'.*got \['SS3'\]"):
+        load_refiner_sequences(out, blendmimic3d_dir, only)
     with pytest.raises(ValueError, match=r"backbone_dir: expected one folder or several distinct ones"):
         backbone_dirs([out, out])
     with pytest.raises(ValueError, match=r"backbone_dir: expected .*train_occluded_seed0\.npz"):
