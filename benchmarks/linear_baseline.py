@@ -1,0 +1,142 @@
+"""Is a graph network needed? A ridge-regression refiner fitted on the same data, measured the same way.
+
+Fits a residual affine map (poses of a window of ``--frames`` frames -> correction of the centre frame,
+root-relative, camera frame) by ridge regression on the backbone's SS1/SS2 predictions (both presets,
+both seeds, and the virtual views when the backbone folder has them), holding out the refiner's
+validation motions; the ridge strength is chosen on those. ``--rotations K`` adds K randomly turned
+copies of each training sequence (yaw over the full circle, tilt within 20 degrees, input and target
+alike), the GCN's augmentation. SS3 is evaluated once, with the protocol of
+``gcnrefine evaluate``, and printed beside the GCN rows of an existing report.
+
+    python benchmarks/linear_baseline.py --backbone outputs/backbone --report outputs/report/report.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from modeling_gcnrefine.backbone import aligned_predictions, camera_sequences, prediction_path
+from modeling_gcnrefine.data import load_blendmimic3d
+from modeling_gcnrefine.evaluation import SequenceRecord, evaluate_records
+from modeling_gcnrefine.predictions import load_predictions
+from modeling_gcnrefine.train_refiner import validation_motions
+
+PRESETS = ("occluded", "visible_only")
+ALPHAS = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)
+
+
+def root_relative(poses: np.ndarray) -> np.ndarray:
+    return poses - poses[:, :1]
+
+
+def windows(poses: np.ndarray, frames: int) -> np.ndarray:
+    """``(T, frames * 51 + 1)`` features: each frame's window (edges repeated) and a constant."""
+    half = frames // 2
+    padded = np.concatenate([np.repeat(poses[:1], half, 0), poses, np.repeat(poses[-1:], half, 0)])
+    stacked = np.stack([padded[i : i + len(poses)] for i in range(frames)], axis=1)  # (T, frames, 17, 3)
+    return np.concatenate([stacked.reshape(len(poses), -1), np.ones((len(poses), 1))], axis=1)
+
+
+def random_turn(rng: np.random.Generator) -> np.ndarray:
+    """A yaw about the camera's vertical (y) axis and a tilt about its x axis within 20 degrees."""
+    from scipy.spatial.transform import Rotation
+
+    yaw, tilt = rng.uniform(-180, 180), rng.uniform(-20, 20)
+    return Rotation.from_euler("xy", [tilt, yaw], degrees=True).as_matrix()
+
+
+def correct(weights: np.ndarray, poses: np.ndarray, frames: int) -> np.ndarray:
+    relative = root_relative(poses.astype(np.float64))
+    return relative + (windows(relative, frames) @ weights).reshape(relative.shape)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backbone", default="outputs/backbone")
+    parser.add_argument("--report", default=None, help="report.json of `gcnrefine evaluate` to print beside")
+    parser.add_argument("--data", default=None)
+    parser.add_argument("--frames", type=int, default=3)
+    parser.add_argument("--rotations", type=int, default=0, help="randomly turned copies per training sequence")
+    parser.add_argument("--model", default=None, help="a refiner to measure on the same validation sequences")
+    args = parser.parse_args()
+    rng = np.random.default_rng(0)
+    backbone = Path(args.backbone)
+    dataset = load_blendmimic3d(args.data)
+    train = camera_sequences(dataset["train"])
+    held_out = validation_motions(train, 2)
+    groups = [(train, "train", p, s) for p in PRESETS for s in (0, 1)]
+    from modeling_gcnrefine.virtual_cameras import action_filmings, load_settings, virtual_sequences
+
+    if (settings := load_settings(backbone)) is not None:
+        views = virtual_sequences(action_filmings(dataset["train"]), settings)
+        groups += [(views, "virtual", p, 0) for p in PRESETS]
+
+    # Normal equations accumulated per sequence: the data never sits in memory as one matrix.
+    size = args.frames * 51 + 1
+    gram, cross = np.zeros((size, size)), np.zeros((size, 51))
+    val = []
+    for sequences, split, preset, seed in groups:
+        path = prediction_path(backbone, split, preset, seed)
+        for s, predicted in zip(sequences, aligned_predictions(load_predictions(path), sequences, path.name)):
+            x = root_relative(predicted.astype(np.float64))
+            y = root_relative(s.poses_3d.astype(np.float64))
+            if s.motion in held_out:
+                val.append((x, y))
+                continue
+            for turn in [np.eye(3), *(random_turn(rng) for _ in range(args.rotations))]:
+                xt, yt = x @ turn.T, y @ turn.T
+                features = windows(xt, args.frames)
+                gram += features.T @ features
+                cross += features.T @ (yt - xt).reshape(len(x), -1)
+    scale = np.trace(gram) / size
+    untouched = 1000 * float(np.mean([np.linalg.norm(x - y, axis=-1).mean() for x, y in val]))
+    print(f"validation MPJPE (mm, sequence mean) of the backbone: {untouched:.1f}")
+    scores = {}
+    for alpha in ALPHAS:
+        weights = np.linalg.solve(gram + alpha * scale * np.eye(size), cross)
+        errors = [np.linalg.norm(correct(weights, x, args.frames) - y, axis=-1).mean() for x, y in val]
+        scores[alpha] = 1000 * float(np.mean(errors))
+    alpha = min(scores, key=scores.get)
+    weights = np.linalg.solve(gram + alpha * scale * np.eye(size), cross)
+    print("validation MPJPE (mm, sequence mean) by ridge strength:", {a: round(v, 1) for a, v in scores.items()})
+    if args.model:
+        from tqdm.auto import tqdm
+
+        from modeling_gcnrefine import GCNRefineModel
+
+        model = GCNRefineModel.from_pretrained(args.model)
+        errors = [
+            np.linalg.norm(root_relative(model.refine(x.astype(np.float32), flip_test=True)) - y, axis=-1).mean()
+            for x, y in tqdm(val, desc="refiner on validation")
+        ]
+        print(f"validation MPJPE (mm, sequence mean) of {args.model}: {1000 * float(np.mean(errors)):.1f}")
+
+    test = camera_sequences(dataset["test"])
+    report = json.loads(Path(args.report).read_text()) if args.report else None
+    rows = {}
+    for preset in PRESETS:
+        path = prediction_path(backbone, "test", preset, 100)
+        predictions = aligned_predictions(load_predictions(path), test, path.name)
+        base = [SequenceRecord(s.subject, s.action, s.camera, p, s.poses_3d, s.visibility) for s, p in zip(test, predictions)]
+        fitted = [
+            SequenceRecord(r.subject, r.action, r.camera, correct(weights, r.predicted, args.frames), r.target, r.visibility)
+            for r in base
+        ]
+        rows[preset] = {"backbone": evaluate_records(base)["mean"], "linear": evaluate_records(fitted)["mean"]}
+        if report is not None:
+            rows[preset]["gcn"] = report["presets"][preset]["gcn"]["mean"]
+    print(f"\nSS3, mean over actions (ridge strength {alpha:g}, window {args.frames}, {args.rotations} turns):\n")
+    methods = list(rows[PRESETS[0]])
+    print("| preset | metric | " + " | ".join(methods) + " |")
+    print("|---|---|" + "---|" * len(methods))
+    for preset, row in rows.items():
+        for metric in ("mpjpe", "mpjpe_occluded"):
+            print(f"| {preset} | {metric} | " + " | ".join(f"{row[m][metric]:.1f}" for m in methods) + " |")
+
+
+if __name__ == "__main__":
+    main()
