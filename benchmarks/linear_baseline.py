@@ -41,6 +41,39 @@ def windows(poses: np.ndarray, frames: int) -> np.ndarray:
     return np.concatenate([stacked.reshape(len(poses), -1), np.ones((len(poses), 1))], axis=1)
 
 
+def fit(pairs, frames: int, alpha: float) -> np.ndarray:
+    """Ridge weights of the residual map on ``[(predicted, target), ...]`` root-relative sequences."""
+    size = frames * 51 + 1
+    gram, cross = np.zeros((size, size)), np.zeros((size, 51))
+    for x, y in pairs:
+        features = windows(x, frames)
+        gram += features.T @ features
+        cross += features.T @ (y - x).reshape(len(x), -1)
+    return np.linalg.solve(gram + alpha * np.trace(gram) / size * np.eye(size), cross)
+
+
+def mpjpe_mm(pairs, weights=None, frames: int = 3) -> float:
+    return 1000 * float(
+        np.mean([np.linalg.norm((x if weights is None else correct(weights, x, frames)) - y, axis=-1).mean() for x, y in pairs])
+    )
+
+
+def cross_subject(backbone: Path, train, frames: int, alpha: float) -> None:
+    """Fit on one training subject's real-camera predictions, measure on it and on the other one."""
+    by_subject: dict[str, list] = {}
+    for preset in PRESETS:
+        for seed in (0, 1):
+            path = prediction_path(backbone, "train", preset, seed)
+            for s, x in zip(train, aligned_predictions(load_predictions(path), train, path.name)):
+                pair = (root_relative(x.astype(np.float64)), root_relative(s.poses_3d.astype(np.float64)))
+                by_subject.setdefault(s.subject, []).append(pair)
+    print("\nRidge fitted on one subject (all its motions), MPJPE (mm, sequence mean) backbone -> fitted:")
+    for fitted in sorted(by_subject):
+        weights = fit(by_subject[fitted], frames, alpha)
+        cells = [f"{name} {mpjpe_mm(pairs):.1f} -> {mpjpe_mm(pairs, weights, frames):.1f}" for name, pairs in sorted(by_subject.items())]
+        print(f"  fitted on {fitted}: " + "; ".join(cells))
+
+
 def random_turn(rng: np.random.Generator) -> np.ndarray:
     """A yaw about the camera's vertical (y) axis and a tilt about its x axis within 20 degrees."""
     from scipy.spatial.transform import Rotation
@@ -62,6 +95,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=3)
     parser.add_argument("--rotations", type=int, default=0, help="randomly turned copies per training sequence")
     parser.add_argument("--model", default=None, help="a refiner to measure on the same validation sequences")
+    parser.add_argument("--cross-subject", action="store_true", help="also fit on one subject, measure on the other")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     backbone = Path(args.backbone)
@@ -114,6 +148,9 @@ def main() -> None:
             for x, y in tqdm(val, desc="refiner on validation")
         ]
         print(f"validation MPJPE (mm, sequence mean) of {args.model}: {1000 * float(np.mean(errors)):.1f}")
+
+    if args.cross_subject:
+        cross_subject(backbone, train, args.frames, alpha)
 
     test = camera_sequences(dataset["test"])
     report = json.loads(Path(args.report).read_text()) if args.report else None
