@@ -54,7 +54,8 @@ def main() -> None:
     if not (backbone / "backbone_metrics.json").exists():
         run_backbone(args.data, backbone, settings)
 
-    refiner = out / "refiner"
+    size = "paper" if args.paper_size else "compact"
+    refiner = out / f"refiner_{size}"
     if not (refiner / "final" / "config.json").exists():
         training = TrainingArguments(
             output_dir=str(refiner),
@@ -66,7 +67,9 @@ def main() -> None:
         config = GCNRefineConfig(predict_residual=True, **({} if args.paper_size else COMPACT))
         data = RefinerDataSettings(subjects=(REFINER_SUBJECT,))
         train_refiner(backbone, refiner, config, args.data, data, training)
-    report = evaluate_blendmimic3d(backbone, refiner / "best", out / "report", dataset_source=args.data, overwrite=True)
+    report = evaluate_blendmimic3d(
+        backbone, refiner / "best", out / f"report_{size}", dataset_source=args.data, overwrite=True
+    )
 
     print(f"\nLifter trained on {LIFTER_SUBJECT} only; refiner trained on its {REFINER_SUBJECT} predictions; SS3, MPJPE (mm)\n")
     presets = report["presets"]
