@@ -74,6 +74,17 @@ def cross_subject(backbone: Path, train, frames: int, alpha: float) -> None:
         print(f"  fitted on {fitted}: " + "; ".join(cells))
 
 
+def bone_lengths(sequences) -> None:
+    """Each subject's mean bone lengths (mm, camera 0 frames): how different the bodies are."""
+    from modeling_gcnrefine.skeleton import H36M_PARENTS
+
+    print("\nMean bone lengths per subject (mm; sum, then each bone in joint order):")
+    for subject in sorted({s.subject for s in sequences}):
+        poses = np.concatenate([s.poses_3d for s in sequences if s.subject == subject and s.camera == 0])
+        lengths = [np.linalg.norm(poses[:, j] - poses[:, p], axis=-1).mean() for j, p in enumerate(H36M_PARENTS) if p >= 0]
+        print(f"  {subject}: {1000 * sum(lengths):.0f} = " + " ".join(f"{1000 * v:.0f}" for v in lengths))
+
+
 def random_turn(rng: np.random.Generator) -> np.ndarray:
     """A yaw about the camera's vertical (y) axis and a tilt about its x axis within 20 degrees."""
     from scipy.spatial.transform import Rotation
@@ -153,6 +164,8 @@ def main() -> None:
         cross_subject(backbone, train, args.frames, alpha)
 
     test = camera_sequences(dataset["test"])
+    if args.cross_subject:
+        bone_lengths(train + test)  # ground truth of SS3 described, not used for fitting or choosing
     report = json.loads(Path(args.report).read_text()) if args.report else None
     rows = {}
     for preset in PRESETS:
