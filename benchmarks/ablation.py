@@ -30,6 +30,17 @@ VARIANTS = {
 }
 
 
+def resumable_arguments(run: Path, epochs: int, samples_per_epoch: int) -> TrainingArguments:
+    """Training arguments of a study run in ``run``: best by validation MPJPE, resuming a killed run."""
+    return TrainingArguments(
+        output_dir=str(run),
+        epochs=epochs,
+        samples_per_epoch=samples_per_epoch,
+        metric_for_best="loss_mpjpe",
+        resume=(run / "checkpoints").exists(),
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backbone", default="outputs/backbone")
@@ -48,13 +59,7 @@ def main() -> None:
         run = out / name.replace("+", "_")
         final = run / "final" / "config.json"
         if not final.exists():
-            training = TrainingArguments(
-                output_dir=str(run),
-                epochs=args.epochs,
-                samples_per_epoch=args.samples_per_epoch,
-                metric_for_best="loss_mpjpe",
-                resume=(run / "checkpoints").exists(),
-            )
+            training = resumable_arguments(run, args.epochs, args.samples_per_epoch)
             data = RefinerDataSettings(virtual_seeds=tuple(args.virtual_seeds))
             train_refiner(args.backbone, run, GCNRefineConfig(**COMPACT, **VARIANTS[name]), args.data, data, training)
         paths[name] = run / "best"

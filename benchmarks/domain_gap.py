@@ -22,14 +22,14 @@ import argparse
 import json
 from pathlib import Path
 
+from ablation import COMPACT, resumable_arguments  # benchmarks/ is on the path when run as a script
+
 from modeling_gcnrefine import GCNRefineConfig
 from modeling_gcnrefine.backbone import BackboneSettings, camera_sequences, run_backbone, train_lifter
 from modeling_gcnrefine.data import load_blendmimic3d
 from modeling_gcnrefine.evaluate_blendmimic3d import evaluate_blendmimic3d
 from modeling_gcnrefine.train_refiner import RefinerDataSettings, train_refiner
-from modeling_gcnrefine.training import TrainingArguments
 
-COMPACT = dict(joint_channels=[32, 32, 64], part_channels=[128, 128], fusion_channels=64, non_local_channels=32)
 LIFTER_SUBJECT, REFINER_SUBJECT = "SS1", "SS2"
 
 
@@ -57,13 +57,7 @@ def main() -> None:
     size = "paper" if args.paper_size else "compact"
     refiner = out / f"refiner_{size}"
     if not (refiner / "final" / "config.json").exists():
-        training = TrainingArguments(
-            output_dir=str(refiner),
-            epochs=args.epochs,
-            samples_per_epoch=args.samples_per_epoch,
-            metric_for_best="loss_mpjpe",
-            resume=(refiner / "checkpoints").exists(),
-        )
+        training = resumable_arguments(refiner, args.epochs, args.samples_per_epoch)
         config = GCNRefineConfig(predict_residual=True, **({} if args.paper_size else COMPACT))
         data = RefinerDataSettings(subjects=(REFINER_SUBJECT,))
         train_refiner(backbone, refiner, config, args.data, data, training)

@@ -16,13 +16,13 @@ import argparse
 import json
 from pathlib import Path
 
+from ablation import COMPACT, resumable_arguments  # benchmarks/ is on the path when run as a script
+
 from modeling_gcnrefine import GCNRefineConfig
 from modeling_gcnrefine.evaluate_blendmimic3d import evaluate_validation
 from modeling_gcnrefine.evaluation import BACKBONE
 from modeling_gcnrefine.train_refiner import RefinerDataSettings, train_refiner
-from modeling_gcnrefine.training import TrainingArguments
 
-COMPACT = dict(joint_channels=[32, 32, 64], part_channels=[128, 128], fusion_channels=64, non_local_channels=32)
 ALL = "all"
 
 
@@ -34,13 +34,7 @@ def train_runs(backbones: list[Path], out: Path, data_source, data: RefinerDataS
     for name, folders in plan.items():
         run = out / name
         if not (run / "final" / "config.json").exists():
-            training = TrainingArguments(
-                output_dir=str(run),
-                epochs=epochs,
-                samples_per_epoch=samples,
-                metric_for_best="loss_mpjpe",
-                resume=(run / "checkpoints").exists(),
-            )
+            training = resumable_arguments(run, epochs, samples)
             config = GCNRefineConfig(**COMPACT, predict_residual=True)
             train_refiner(folders, run, config, data_source, data, training)
         paths[f"on {name}"] = run / "best"  # never "backbone", the name of the no-refiner column
