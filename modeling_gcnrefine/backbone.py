@@ -267,16 +267,41 @@ def load_pretrained_lifter(name: str | Path):
     return lifter.eval()
 
 
+def saved_pretrained_lifter(out_dir: str | Path) -> str | None:
+    """The ``pretrained_lifter`` a backbone folder was written with (None: trained lifters, or no run yet)."""
+    saved_path = Path(out_dir) / "backbone_metrics.json"
+    if not saved_path.exists():
+        return None
+    return json.loads(saved_path.read_text()).get("settings", {}).get("pretrained_lifter")
+
+
+def fold_lifters(out_dir: str | Path) -> list:
+    """The lifters that predicted fold 0 and fold 1 motions of a finished backbone folder: its trained
+    fold lifters (``best/`` if there is one), or twice the pretrained lifter it was run with."""
+    from .lifting import TemporalLifterModel
+
+    pretrained = saved_pretrained_lifter(out_dir)
+    if pretrained is not None:  # the paper's protocol: the one lifter never saw BlendMimic3D
+        return [load_pretrained_lifter(pretrained)] * len(FOLDS)
+    lifters = []
+    for name in FOLDS:
+        run = Path(out_dir) / "lifters" / name
+        chosen = run / "best" if (run / "best" / "config.json").exists() else run / "final"
+        if not (chosen / "config.json").exists():
+            raise ValueError(f"backbone_dir: expected the fold lifter {run} (run `gcnrefine backbone` first), not found")
+        lifters.append(TemporalLifterModel.from_pretrained(chosen))
+    return lifters
+
+
 def _check_same_lifter(out_dir: Path, settings: BackboneSettings) -> None:
     """Refuse to mix prediction files of a trained and a pretrained lifter (or of two pretrained ones)."""
-    saved_path = out_dir / "backbone_metrics.json"
-    if not saved_path.exists():
+    if not (out_dir / "backbone_metrics.json").exists():
         return
-    saved = json.loads(saved_path.read_text()).get("settings", {}).get("pretrained_lifter")
+    saved = saved_pretrained_lifter(out_dir)
     if saved != settings.pretrained_lifter:
         raise ValueError(
-            f"pretrained_lifter: {saved_path} was written with {saved!r}, got {settings.pretrained_lifter!r}; "
-            "use another --out folder"
+            f"pretrained_lifter: {out_dir / 'backbone_metrics.json'} was written with {saved!r}, "
+            f"got {settings.pretrained_lifter!r}; use another --out folder"
         )
 
 

@@ -609,6 +609,8 @@ def occlusion_headroom(report: Mapping, backbone: str = BACKBONE) -> dict[str, A
     of the occluded-vs-clean gap is gone after applying the method to both presets: what it fixes of
     occlusion in particular, beyond what it does to clean input. None when a preset is missing.
     """
+    if not isinstance(report, Mapping) or not isinstance(report.get("presets"), Mapping):
+        raise ValueError(f"report: expected a mapping with a 'presets' mapping, got {report!r:.80}")
     out: dict[str, Any] = {}
     for metric in ("mpjpe", "mpjpe_occluded"):
         occluded = _mean_metric(report, OCCLUDED_PRESET, backbone, metric)
@@ -620,7 +622,7 @@ def occlusion_headroom(report: Mapping, backbone: str = BACKBONE) -> dict[str, A
         for method in report["presets"][OCCLUDED_PRESET]:
             value = _mean_metric(report, OCCLUDED_PRESET, method, metric)
             if method != backbone and value is not None and added > 0:
-                methods[method] = {"mpjpe": value, "removed_pct": 100.0 * (occluded - value) / added}
+                methods[method] = {"value": value, "removed_pct": 100.0 * (occluded - value) / added}
                 on_clean = _mean_metric(report, CLEAN_PRESET, method, metric)
                 if on_clean is not None:
                     methods[method]["gap_closed_pct"] = 100.0 * (1.0 - (value - on_clean) / added)

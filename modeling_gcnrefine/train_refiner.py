@@ -109,28 +109,37 @@ def load_refiner_sequences(
         held_out = {s.motion for s in sequences if s.subject in settings.val_subjects}
     else:
         held_out = validation_motions(sequences, settings.val_motions_per_subject, settings.split_seed)
+    filmings = None
+    if settings.virtual_seeds:
+        from .virtual_cameras import action_filmings
+
+        subjects = {s.subject for s in sequences}
+        filmings = [f for f in action_filmings(dataset["train"], settings.limit) if f.subject in subjects]
     train, val = RefinerSequences(), RefinerSequences()
+    views_by_settings: list = []  # (settings, views): folders filmed with the same settings share them
     for index, folder in enumerate(backbone_dirs(backbone_dir)):
         tag = "" if index == 0 else f"{folder.name}:"
-        _add_backbone(folder, tag, dataset, sequences, held_out, settings, train, val)
+        _add_backbone(folder, tag, sequences, filmings, views_by_settings, held_out, settings, train, val)
     return train, val
 
 
-def _add_backbone(folder: Path, tag: str, dataset, sequences, held_out, settings, train, val) -> None:
+def _add_backbone(folder: Path, tag: str, sequences, filmings, views_by_settings, held_out, settings, train, val) -> None:
     """Append one backbone folder's prediction files to ``train`` and ``val``."""
     from .predictions import load_predictions
 
     files = [(sequences, "train", preset, seed) for preset in settings.presets for seed in settings.seeds]
     if settings.virtual_seeds:
-        from .virtual_cameras import action_filmings, load_settings, virtual_sequences
+        from .virtual_cameras import load_settings, virtual_sequences
 
         virtual = load_settings(folder)
         if virtual is None:
             raise ValueError(
                 f"backbone_dir: expected virtual views in {folder} (run `gcnrefine backbone --virtual-views N`)"
             )
-        views = virtual_sequences(action_filmings(dataset["train"], settings.limit), virtual)
-        views = [v for v in views if v.subject in {s.subject for s in sequences}]
+        views = next((v for known, v in views_by_settings if known == virtual), None)
+        if views is None:
+            views = virtual_sequences(filmings, virtual)
+            views_by_settings.append((virtual, views))
         files += [(views, "virtual", preset, seed) for preset in settings.presets for seed in settings.virtual_seeds]
     for group, split, preset, seed in files:
         path = prediction_path(folder, split, preset, seed)

@@ -240,17 +240,15 @@ def write_virtual_predictions(
     from tqdm.auto import tqdm
 
     from .backbone import (
-        FOLDS,
         _save,
         aligned_predictions,
         assign_folds,
+        fold_lifters,
         lift_sequence,
-        load_pretrained_lifter,
         mpjpe_mm,
         prediction_path,
     )
     from .data import load_blendmimic3d
-    from .lifting import TemporalLifterModel
     from .predictions import load_predictions
 
     settings = settings or VirtualCameraSettings()
@@ -260,19 +258,7 @@ def write_virtual_predictions(
             f"settings: {settings_path(backbone_dir)} holds {saved}, got {settings}; "
             "remove the virtual_* files to write new ones"
         )
-    metrics_path = Path(backbone_dir) / "backbone_metrics.json"
-    pretrained = None
-    if metrics_path.exists():
-        pretrained = json.loads(metrics_path.read_text()).get("settings", {}).get("pretrained_lifter")
-    lifters = []
-    for name in FOLDS if pretrained is None else ():
-        run = Path(backbone_dir) / "lifters" / name
-        chosen = run / "best" if (run / "best" / "config.json").exists() else run / "final"
-        if not (chosen / "config.json").exists():
-            raise ValueError(f"backbone_dir: expected the fold lifter {run} (run `gcnrefine backbone` first), not found")
-        lifters.append(TemporalLifterModel.from_pretrained(chosen))
-    if pretrained is not None:  # the paper's protocol: the one lifter never saw BlendMimic3D
-        lifters = [load_pretrained_lifter(pretrained)] * 2
+    lifters = fold_lifters(backbone_dir)
     dataset = load_blendmimic3d(source)
     filmings = action_filmings(dataset["train"], limit)
     if any(f.subject == "SS3" for f in filmings):

@@ -397,8 +397,11 @@ def test_occlusion_headroom_hand_computed():
     # The GCN makes clean input 1 mm better: occluded 90 vs clean 79 leaves a gap of 11 of 20 mm.
     assert headroom["mpjpe"]["methods"]["gcn"]["gap_closed_pct"] == pytest.approx(45.0)
     assert "gap_closed_pct" not in headroom["mpjpe"]["methods"]["savgol"]  # not run on clean input
+    assert headroom["mpjpe_occluded"]["methods"]["gcn"]["value"] == pytest.approx(80.0)  # the metric of its row
     del report["presets"]["visible_only"]
     assert occlusion_headroom(report) is None
+    with pytest.raises(ValueError, match=r"report: expected a mapping with a 'presets' mapping"):
+        occlusion_headroom({"occluded": {}})
 
 
 def test_compare_methods_changes():
