@@ -41,14 +41,21 @@ def windows(poses: np.ndarray, frames: int) -> np.ndarray:
     return np.concatenate([stacked.reshape(len(poses), -1), np.ones((len(poses), 1))], axis=1)
 
 
-def fit(pairs, frames: int, alpha: float) -> np.ndarray:
-    """Ridge weights of the residual map on ``[(predicted, target), ...]`` root-relative sequences."""
+def normal_equations(pairs, frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """``X'X`` and ``X'R`` of the residual map over ``(predicted, target)`` root-relative sequences, summed
+    one sequence at a time so the data never sits in memory as one matrix (``pairs`` may be a generator)."""
     size = frames * 51 + 1
     gram, cross = np.zeros((size, size)), np.zeros((size, 51))
     for x, y in pairs:
         features = windows(x, frames)
         gram += features.T @ features
         cross += features.T @ (y - x).reshape(len(x), -1)
+    return gram, cross
+
+
+def solve(gram: np.ndarray, cross: np.ndarray, alpha: float) -> np.ndarray:
+    """Ridge weights; ``alpha`` is relative to the mean diagonal of ``gram``."""
+    size = len(gram)
     return np.linalg.solve(gram + alpha * np.trace(gram) / size * np.eye(size), cross)
 
 
@@ -69,7 +76,7 @@ def cross_subject(backbone: Path, train, frames: int, alpha: float) -> None:
                 by_subject.setdefault(s.subject, []).append(pair)
     print("\nRidge fitted on one subject (all its motions), MPJPE (mm, sequence mean) backbone -> fitted:")
     for fitted in sorted(by_subject):
-        weights = fit(by_subject[fitted], frames, alpha)
+        weights = solve(*normal_equations(by_subject[fitted], frames), alpha)
         cells = [f"{name} {mpjpe_mm(pairs):.1f} -> {mpjpe_mm(pairs, weights, frames):.1f}" for name, pairs in sorted(by_subject.items())]
         print(f"  fitted on {fitted}: " + "; ".join(cells))
 
@@ -120,33 +127,26 @@ def main() -> None:
         views = virtual_sequences(action_filmings(dataset["train"]), settings)
         groups += [(views, "virtual", p, 0) for p in PRESETS]
 
-    # Normal equations accumulated per sequence: the data never sits in memory as one matrix.
-    size = args.frames * 51 + 1
-    gram, cross = np.zeros((size, size)), np.zeros((size, 51))
     val = []
-    for sequences, split, preset, seed in groups:
-        path = prediction_path(backbone, split, preset, seed)
-        for s, predicted in zip(sequences, aligned_predictions(load_predictions(path), sequences, path.name)):
-            x = root_relative(predicted.astype(np.float64))
-            y = root_relative(s.poses_3d.astype(np.float64))
-            if s.motion in held_out:
-                val.append((x, y))
-                continue
-            for turn in [np.eye(3), *(random_turn(rng) for _ in range(args.rotations))]:
-                xt, yt = x @ turn.T, y @ turn.T
-                features = windows(xt, args.frames)
-                gram += features.T @ features
-                cross += features.T @ (yt - xt).reshape(len(x), -1)
-    scale = np.trace(gram) / size
-    untouched = 1000 * float(np.mean([np.linalg.norm(x - y, axis=-1).mean() for x, y in val]))
-    print(f"validation MPJPE (mm, sequence mean) of the backbone: {untouched:.1f}")
-    scores = {}
-    for alpha in ALPHAS:
-        weights = np.linalg.solve(gram + alpha * scale * np.eye(size), cross)
-        errors = [np.linalg.norm(correct(weights, x, args.frames) - y, axis=-1).mean() for x, y in val]
-        scores[alpha] = 1000 * float(np.mean(errors))
+
+    def training_pairs():
+        """Training sequences (and their randomly turned copies); validation ones are set aside."""
+        for sequences, split, preset, seed in groups:
+            path = prediction_path(backbone, split, preset, seed)
+            for s, predicted in zip(sequences, aligned_predictions(load_predictions(path), sequences, path.name)):
+                x = root_relative(predicted.astype(np.float64))
+                y = root_relative(s.poses_3d.astype(np.float64))
+                if s.motion in held_out:
+                    val.append((x, y))
+                    continue
+                for turn in [np.eye(3), *(random_turn(rng) for _ in range(args.rotations))]:
+                    yield x @ turn.T, y @ turn.T
+
+    gram, cross = normal_equations(training_pairs(), args.frames)
+    print(f"validation MPJPE (mm, sequence mean) of the backbone: {mpjpe_mm(val):.1f}")
+    scores = {alpha: mpjpe_mm(val, solve(gram, cross, alpha), args.frames) for alpha in ALPHAS}
     alpha = min(scores, key=scores.get)
-    weights = np.linalg.solve(gram + alpha * scale * np.eye(size), cross)
+    weights = solve(gram, cross, alpha)
     print("validation MPJPE (mm, sequence mean) by ridge strength:", {a: round(v, 1) for a, v in scores.items()})
     if args.model:
         from tqdm.auto import tqdm
