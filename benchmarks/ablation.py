@@ -15,9 +15,9 @@ import json
 from pathlib import Path
 
 from modeling_gcnrefine import GCNRefineConfig
-from modeling_gcnrefine.evaluate_blendmimic3d import evaluate_validation
-from modeling_gcnrefine.train_refiner import RefinerDataSettings, train_refiner
-from modeling_gcnrefine.training import TrainingArguments
+from modeling_gcnrefine.recipes.evaluate import evaluate_validation
+from modeling_gcnrefine.recipes.refiner import RefinerDataSettings, train_refiner
+from modeling_gcnrefine.training.arguments import TrainingArguments
 
 COMPACT = dict(joint_channels=[32, 32, 64], part_channels=[128, 128], fusion_channels=64, non_local_channels=32)
 VARIANTS = {

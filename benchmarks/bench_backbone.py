@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from modeling_gcnrefine.backbone import BackboneSettings, run_backbone
+from modeling_gcnrefine.recipes.backbone import BackboneSettings, run_backbone
 
 
 def main() -> None:

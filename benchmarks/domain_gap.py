@@ -25,10 +25,11 @@ from pathlib import Path
 from ablation import COMPACT, resumable_arguments  # benchmarks/ is on the path when run as a script
 
 from modeling_gcnrefine import GCNRefineConfig
-from modeling_gcnrefine.backbone import BackboneSettings, camera_sequences, run_backbone, train_lifter
-from modeling_gcnrefine.data import load_blendmimic3d
-from modeling_gcnrefine.evaluate_blendmimic3d import evaluate_blendmimic3d
-from modeling_gcnrefine.train_refiner import RefinerDataSettings, train_refiner
+from modeling_gcnrefine.data.blendmimic3d import load_blendmimic3d
+from modeling_gcnrefine.data.sequences import camera_sequences
+from modeling_gcnrefine.recipes.backbone import BackboneSettings, run_backbone, train_lifter
+from modeling_gcnrefine.recipes.evaluate import evaluate_blendmimic3d
+from modeling_gcnrefine.recipes.refiner import RefinerDataSettings, train_refiner
 
 LIFTER_SUBJECT, REFINER_SUBJECT = "SS1", "SS2"
 

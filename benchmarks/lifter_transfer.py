@@ -19,9 +19,9 @@ from pathlib import Path
 from ablation import COMPACT, resumable_arguments  # benchmarks/ is on the path when run as a script
 
 from modeling_gcnrefine import GCNRefineConfig
-from modeling_gcnrefine.evaluate_blendmimic3d import evaluate_validation
-from modeling_gcnrefine.evaluation import BACKBONE
-from modeling_gcnrefine.train_refiner import RefinerDataSettings, train_refiner
+from modeling_gcnrefine.evaluation.records import BACKBONE
+from modeling_gcnrefine.recipes.evaluate import evaluate_validation
+from modeling_gcnrefine.recipes.refiner import RefinerDataSettings, train_refiner
 
 ALL = "all"
 

@@ -19,11 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
-from modeling_gcnrefine.backbone import aligned_predictions, camera_sequences, prediction_path
-from modeling_gcnrefine.data import load_blendmimic3d
-from modeling_gcnrefine.evaluation import SequenceRecord, evaluate_records
-from modeling_gcnrefine.predictions import load_predictions
-from modeling_gcnrefine.train_refiner import validation_motions
+from modeling_gcnrefine.data.blendmimic3d import load_blendmimic3d
+from modeling_gcnrefine.data.predictions import load_predictions
+from modeling_gcnrefine.data.sequences import camera_sequences
+from modeling_gcnrefine.evaluation.records import SequenceRecord, evaluate_records
+from modeling_gcnrefine.recipes.backbone import aligned_predictions, prediction_path
+from modeling_gcnrefine.recipes.refiner import validation_motions
 
 PRESETS = ("occluded", "visible_only")
 ALPHAS = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)
@@ -121,7 +122,7 @@ def main() -> None:
     train = camera_sequences(dataset["train"])
     held_out = validation_motions(train, 2)
     groups = [(train, "train", p, s) for p in PRESETS for s in (0, 1)]
-    from modeling_gcnrefine.virtual_cameras import action_filmings, load_settings, virtual_sequences
+    from modeling_gcnrefine.data.virtual_cameras import action_filmings, load_settings, virtual_sequences
 
     if (settings := load_settings(backbone)) is not None:
         views = virtual_sequences(action_filmings(dataset["train"]), settings)

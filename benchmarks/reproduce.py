@@ -42,7 +42,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     out = ROOT / args.out
-    gcnrefine = [sys.executable, "-m", "modeling_gcnrefine.cli"]
+    gcnrefine = [sys.executable, "-m", "modeling_gcnrefine.commands"]
 
     if not (out / "backbone" / "backbone_metrics.json").exists():
         run(*gcnrefine, "backbone", "--data", args.data, "--out", str(out / "backbone"),

@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from modeling_gcnrefine.backbone import prediction_path
-from modeling_gcnrefine.data import load_blendmimic3d
-from modeling_gcnrefine.predictions import load_predictions
+from modeling_gcnrefine.data.blendmimic3d import load_blendmimic3d
+from modeling_gcnrefine.data.predictions import load_predictions
+from modeling_gcnrefine.recipes.backbone import prediction_path
 
 
 def decompose(predicted: np.ndarray, target: np.ndarray) -> tuple[float, float, float]:

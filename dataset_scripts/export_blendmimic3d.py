@@ -1,6 +1,6 @@
 """Export BlendMimic3D as parquet shards plus a dataset card that ``load_dataset`` reads with no code.
 
-    python -m dataset_scripts.export_blendmimic3d --source DIR --out DIR [--push-to-hub REPO_ID]
+    gcnrefine data export --source DIR --out DIR [--push-to-hub REPO_ID]
 
 writes ``OUT/README.md`` (card with the ``configs:`` YAML) and
 ``OUT/<config>/<split>-0000i-of-0000n.parquet`` for the ``sequences`` and ``multiview`` configs.
@@ -11,23 +11,27 @@ only with ``overwrite=True`` (``--force``).
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import shutil
 import string
-import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from tqdm.auto import tqdm
 
-from dataset_scripts import blendmimic3d_builder as builder
+import modeling_gcnrefine
+from modeling_gcnrefine.data import builder, upstream
+from modeling_gcnrefine.data.blendmimic3d import dataset_summary, load_blendmimic3d
 from modeling_gcnrefine.skeleton import BLENDMIMIC3D_UPSTREAM_TO_ANATOMICAL, H36M
+from modeling_gcnrefine.utils.geometry import project
 
 CARD_TEMPLATE = "dataset_card_template.md"
+
+
 # One-line meaning of every ``sequences`` column, for the card.
 COLUMN_DOCS: dict[str, str] = {
     "subject": "synthetic subject, `SS1`..`SS3` (upstream folders `S1`..`S3`)",
@@ -72,9 +76,8 @@ def render_card(
     from datasets.info import DatasetInfosDict
     from huggingface_hub import DatasetCardData
 
-    import modeling_gcnrefine
 
-    configs = [name for name in builder.CONFIG_NAMES if name in stats]
+    configs = [name for name in upstream.CONFIG_NAMES if name in stats]
     card_data = DatasetCardData(
         license="unknown",
         pretty_name="BlendMimic3D",
@@ -135,9 +138,9 @@ def render_card(
         )
     template = Path(__file__).with_name(CARD_TEMPLATE).read_text(encoding="utf-8")
     body = string.Template(template).substitute(
-        upstream_repo=builder.UPSTREAM_REPO,
-        upstream_commit=builder.UPSTREAM_COMMIT,
-        homepage=builder.HOMEPAGE,
+        upstream_repo=upstream.UPSTREAM_REPO,
+        upstream_commit=upstream.UPSTREAM_COMMIT,
+        homepage=upstream.HOMEPAGE,
         tool_version=modeling_gcnrefine.__version__,
         joint_convention=joint_convention,
         convention_sentence=sentence,
@@ -147,8 +150,8 @@ def render_card(
         parents=list(H36M.parents),
         permutation=list(BLENDMIMIC3D_UPSTREAM_TO_ANATOMICAL),
         reprojection_px=f"{max(reprojection_px, 1e-6):.1e}",
-        license_note=builder.LICENSE_NOTE,
-        citation=builder.CITATION,
+        license_note=upstream.LICENSE_NOTE,
+        citation=upstream.CITATION,
     )
     return f"---\n{card_data.to_yaml()}\n---\n\n{body}"
 
@@ -156,9 +159,7 @@ def render_card(
 def max_reprojection_error(dataset: Any) -> float:
     """Largest distance (px, per axis) between projected ``keypoints_3d_camera`` and ``keypoints_2d``
     over every row of a ``sequences`` DatasetDict."""
-    import numpy as np
 
-    from modeling_gcnrefine.geometry import project
 
     worst = 0.0
     for part in dataset.values():
@@ -185,7 +186,7 @@ def export_blendmimic3d(
     source: str | os.PathLike | None,
     out_dir: str | os.PathLike,
     *,
-    configs: Sequence[str] = builder.CONFIG_NAMES,
+    configs: Sequence[str] = upstream.CONFIG_NAMES,
     joint_convention: str = "anatomical",
     overwrite: bool = False,
     cache_dir: str | os.PathLike | None = None,
@@ -198,11 +199,10 @@ def export_blendmimic3d(
     """
     import datasets
 
-    from modeling_gcnrefine.data import dataset_summary, load_blendmimic3d
 
     configs = list(configs)
-    if not configs or any(c not in builder.CONFIG_NAMES for c in configs):
-        raise ValueError(f"configs: expected a non-empty subset of {builder.CONFIG_NAMES}, got {configs}")
+    if not configs or any(c not in upstream.CONFIG_NAMES for c in configs):
+        raise ValueError(f"configs: expected a non-empty subset of {upstream.CONFIG_NAMES}, got {configs}")
     out_dir = Path(out_dir).expanduser().resolve()
     if out_dir.exists() and not out_dir.is_dir():
         raise ValueError(f"out_dir: expected a folder path, got the file {str(out_dir)!r}")
@@ -267,84 +267,3 @@ def push_to_hub(
         revision=revision,
         commit_message=commit_message,
     )
-
-
-# --------------------------------------------------------------------------- command line
-
-
-def _add_export_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--source", help=f"raw upstream folder (default: ${builder.ENV_VAR}, else download)")
-    parser.add_argument("--out", required=True, help="folder to write (parquet shards + README.md)")
-    parser.add_argument("--config", action="append", choices=builder.CONFIG_NAMES,
-                        help="config to export (repeatable; default: all)")  # fmt: skip
-    parser.add_argument("--joint-convention", choices=builder.JOINT_CONVENTIONS, default="anatomical")
-    parser.add_argument("--cache-dir", help="where built Arrow files are cached (default: HF_DATASETS_CACHE)")
-    parser.add_argument("--max-shard-size", default="500MB", help="largest parquet shard (default: 500MB)")
-    parser.add_argument("--force", action="store_true", help="replace --out if it exists")
-    parser.add_argument("--push-to-hub", metavar="REPO_ID", help="upload the folder to this Hub dataset repo")
-    parser.add_argument("--private", action="store_true", help="create the Hub repo as private")
-
-
-def run_export(args: argparse.Namespace) -> int:
-    """CLI handler for ``export``."""
-    out = export_blendmimic3d(
-        args.source,
-        args.out,
-        configs=args.config or builder.CONFIG_NAMES,
-        joint_convention=args.joint_convention,
-        overwrite=args.force,
-        cache_dir=args.cache_dir,
-        max_shard_size=args.max_shard_size,
-    )
-    print(f"wrote {out}")
-    if args.push_to_hub:
-        info = push_to_hub(out, args.push_to_hub, private=args.private or None)
-        print(f"pushed to {getattr(info, 'commit_url', args.push_to_hub)}")
-    return 0
-
-
-def run_info(args: argparse.Namespace) -> int:
-    """CLI handler for ``info``: rows, frames and visible fraction per split."""
-    from modeling_gcnrefine.data import dataset_summary, load_blendmimic3d
-
-    dataset = load_blendmimic3d(args.source, args.config, cache_dir=args.cache_dir)
-    summary = dataset_summary(dataset)
-    for split, entry in summary.items():
-        print(
-            f"{args.config}/{split}: {entry['rows']} rows, {entry['frames']:,} frames, "
-            f"{entry['camera_frames']:,} camera-frames, visible {entry['visible_fraction']:.3f}"
-        )
-    return 0
-
-
-def add_cli(subparsers: Any) -> None:
-    """Add ``data export`` and ``data info`` to a CLI's argparse subparsers."""
-    data = subparsers.add_parser("data", help="BlendMimic3D as a Hugging Face dataset")
-    commands = data.add_subparsers(dest="data_command", required=True)
-    export = commands.add_parser(
-        "export", help="write parquet + dataset card (and optionally push to the Hub)"
-    )
-    _add_export_arguments(export)
-    export.set_defaults(func=run_export)
-    info = commands.add_parser("info", help="print rows, frames and visibility per split")
-    info.add_argument("--source", help="raw folder, exported folder or Hub repo id (default: env, download)")
-    info.add_argument("--config", choices=builder.CONFIG_NAMES, default="sequences")
-    info.add_argument("--cache-dir", help="where built Arrow files are cached")
-    info.set_defaults(func=run_info)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m dataset_scripts.export_blendmimic3d``."""
-    parser = argparse.ArgumentParser(prog="python -m dataset_scripts.export_blendmimic3d", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    _add_export_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        return run_export(args)
-    except (ValueError, FileExistsError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -56,14 +56,20 @@ from typing import Any
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from dataset_scripts.blendmimic3d_builder import sequence_features
-from modeling_gcnrefine.geometry import world_to_camera
+from modeling_gcnrefine.data.blendmimic3d import H36M_SPLITS
+from modeling_gcnrefine.data.builder import sequence_features
+from modeling_gcnrefine.utils.geometry import world_to_camera
 
 # VideoPose3D keeps these 17 of the 32 mocap joints, giving Human3.6M-17 order.
 H36M_32_TO_17: tuple[int, ...] = (0, 1, 2, 3, 6, 7, 8, 12, 13, 14, 15, 17, 18, 19, 25, 26, 27)
-H36M_SPLITS: dict[str, tuple[str, ...]] = {"train": ("S1", "S5", "S6", "S7", "S8", "S11"), "test": ("S9",)}
+
+
 CAMERA_FIELDS = ("id", "orientation", "translation", "center", "focal_length", "res_w", "res_h")
+
+
 ADAPTER_VERSION = "1"
+
+
 _PICKLED_HINT = (
     "it stores Python objects (pickle), which this loader never reads; convert your own trusted copy "
     "once to plain arrays, see the dataset_scripts.h36m module docstring"

@@ -177,6 +177,3 @@ class GCNRefineConfig(PreTrainedConfig):
         for name in ("loss_mpjpe_weight", "loss_velocity_weight", "loss_symmetry_weight"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name}: expected a non-negative weight, got {getattr(self, name)!r}")
-
-
-__all__ = ["GCNRefineConfig"]

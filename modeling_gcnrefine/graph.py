@@ -22,7 +22,11 @@ from collections.abc import Sequence
 import numpy as np
 
 NUM_CLASSES = 6
+
+
 SELF, FARTHER, CLOSER, SYMMETRIC, PREVIOUS, NEXT = range(NUM_CLASSES)
+
+
 NORMALIZATIONS = ("reference", "symmetric")
 
 

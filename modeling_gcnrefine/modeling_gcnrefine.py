@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,13 +26,15 @@ from transformers.utils import ModelOutput
 
 from .configuration_gcnrefine import GCNRefineConfig
 from .graph import NUM_CLASSES, joint_graph, part_graph
+from .processing_gcnrefine import flip_permutation, prepare_sequences, restore_output
 
 # The shipped checkpoint, used by `GCNRefineModel.from_pretrained()` with no argument.
 DEFAULT_CHECKPOINT_ENV = "GCNREFINE_CHECKPOINT"
-DEFAULT_CHECKPOINT_NAME = "gcnrefine-blendmimic3d"
 
-# Inputs whose median bone length exceeds this are not in metres (a human bone is 0.05 - 0.5 m).
-MAX_MEDIAN_BONE_LENGTH_METRES = 10.0
+
+DEFAULT_CHECKPOINT_NAME = "gcnrefine-blendmimic3d"
+# Package data; absent next to a checkpoint loaded as remote code, where a path must be given.
+SHIPPED_CHECKPOINTS_DIR = Path(__file__).resolve().parent / "checkpoints"
 
 
 @dataclass
@@ -396,34 +399,14 @@ class GCNRefineModel(GCNRefinePreTrainedModel):
         flip_test = config.flip_test if flip_test is None else bool(flip_test)
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size: expected a positive integer, got {batch_size!r}")
-        is_torch = isinstance(poses, torch.Tensor)
-        array = _validated_poses(poses, config)  # float64 numpy, (B, T, V, 3)
-        single = array.ndim == 3
-        if single:
-            array = array[None]
-        if np.isnan(array).any():
-            array = fill_missing(array, config.joint_parents)
-        _check_metres(array, config.joint_parents)
-        conf = None
-        if config.in_channels == 4:
-            if confidence is None:
-                raise ValueError("confidence: expected an array of shape poses.shape[:-1] with in_channels=4, got None")
-            conf = np.asarray(confidence.detach().cpu() if isinstance(confidence, torch.Tensor) else confidence, np.float32)
-            conf = conf[None] if single else conf
-            if conf.shape != array.shape[:-1]:
-                raise ValueError(f"confidence: expected shape {array.shape[:-1]}, got {conf.shape}")
-            conf = np.nan_to_num(conf, nan=0.0)
-
+        array, conf, single = prepare_sequences(poses, confidence, config)  # (B, T, V, 3) float64, (B, T, V)
         was_training = self.training
         self.eval()
         try:
             refined = self._refine_sequences(array, conf, flip_test, batch_size)
         finally:
             self.train(was_training)
-        refined = refined[0] if single else refined
-        if is_torch:
-            return torch.from_numpy(refined).to(device=poses.device, dtype=poses.dtype)
-        return refined.astype(np.asarray(poses).dtype, copy=False)
+        return restore_output(refined, poses, single)
 
     def _refine_sequences(self, array: np.ndarray, conf: np.ndarray | None, flip_test: bool, batch_size: int):
         config = self.config
@@ -434,7 +417,7 @@ class GCNRefineModel(GCNRefinePreTrainedModel):
         conf_t = None if conf is None else torch.from_numpy(conf).to(device)
         half = config.num_frames // 2
         offsets = torch.arange(-half, config.num_frames - half, device=device)  # (T_w,)
-        flip_perm = torch.tensor(_flip_permutation(config), device=device)
+        flip_perm = torch.tensor(flip_permutation(config), device=device)
         out = torch.empty(num_sequences * length, joints, 3, dtype=torch.float32, device=device)
         total = num_sequences * length
         for start in range(0, total, batch_size):
@@ -457,24 +440,19 @@ class GCNRefineModel(GCNRefinePreTrainedModel):
         return refined + root
 
 
-def default_checkpoint() -> Path:
-    """The folder `from_pretrained()` loads by default: ``$GCNREFINE_CHECKPOINT``, else the
-    repository's ``checkpoints/gcnrefine-blendmimic3d``."""
+def default_checkpoint() -> Path | str:
+    """What `from_pretrained()` loads with no argument: ``$GCNREFINE_CHECKPOINT`` (a folder or Hub id)
+    when set, else the checkpoint shipped inside the package."""
     override = os.environ.get(DEFAULT_CHECKPOINT_ENV)
-    candidate = Path(override) if override else Path(__file__).resolve().parents[1] / "checkpoints" / DEFAULT_CHECKPOINT_NAME
+    if override and not Path(override).exists() and re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]+", override):
+        return override  # a Hub id
+    candidate = Path(override) if override else SHIPPED_CHECKPOINTS_DIR / DEFAULT_CHECKPOINT_NAME
     if not (candidate / "config.json").is_file():
         raise ValueError(
             f"pretrained_model_name_or_path: no default checkpoint found at {candidate}; pass a folder or Hub id, "
             f"or set {DEFAULT_CHECKPOINT_ENV}"
         )
     return candidate
-
-
-def _flip_permutation(config: GCNRefineConfig) -> list[int]:
-    perm = list(range(config.num_joints))
-    for left, right in zip(config.joints_left, config.joints_right):
-        perm[left], perm[right] = right, left
-    return perm
 
 
 def _check_window(name: str, poses: torch.Tensor, config: GCNRefineConfig) -> tuple[int, int, int, int]:
@@ -484,73 +462,3 @@ def _check_window(name: str, poses: torch.Tensor, config: GCNRefineConfig) -> tu
     if len(shape) != 4 or shape[2] != config.num_joints or shape[3] != 3:
         raise ValueError(f"{name}: expected shape (B, T, {config.num_joints}, 3), got {shape}")
     return shape
-
-
-def _validated_poses(poses, config: GCNRefineConfig) -> np.ndarray:
-    """Check type, shape, dtype and content of `refine`'s input; return float64 numpy."""
-    joints = config.num_joints
-    if isinstance(poses, torch.Tensor):
-        if not poses.is_floating_point():
-            raise ValueError(f"poses: expected a floating-point tensor, got dtype {poses.dtype}")
-        array = poses.detach().to("cpu", torch.float64).numpy()
-    elif isinstance(poses, np.ndarray):
-        if not np.issubdtype(poses.dtype, np.floating):
-            raise ValueError(f"poses: expected a floating-point array, got dtype {poses.dtype}")
-        array = poses.astype(np.float64)
-    else:
-        raise ValueError(f"poses: expected a numpy array or torch tensor, got {type(poses).__name__}")
-    if array.ndim not in (3, 4):
-        raise ValueError(f"poses: expected shape (T, {joints}, 3) or (B, T, {joints}, 3), got {array.shape}")
-    if array.shape[-2] != joints:
-        raise ValueError(f"poses: expected {joints} joints in axis -2 (shape (..., {joints}, 3)), got {array.shape}")
-    if array.shape[-1] != 3:
-        raise ValueError(f"poses: expected 3 coordinates in the last axis (shape (..., {joints}, 3)), got {array.shape}")
-    if array.shape[-3] < 1 or (array.ndim == 4 and array.shape[0] < 1):
-        raise ValueError(f"poses: expected at least one sequence of at least one frame, got {array.shape}")
-    if np.isinf(array).any():
-        raise ValueError("poses: expected finite values or NaN for missing keypoints, got +-inf")
-    batch = array if array.ndim == 4 else array[None]
-    empty = [i for i in range(batch.shape[0]) if np.isnan(batch[i]).all()]
-    if empty:
-        raise ValueError(f"poses: expected at least one observed keypoint per sequence, got all-NaN sequence(s) {empty}")
-    return array
-
-
-def _check_metres(array: np.ndarray, parents) -> None:
-    children = [c for c, p in enumerate(parents) if p >= 0]
-    lengths = np.linalg.norm(array[..., children, :] - array[..., [parents[c] for c in children], :], axis=-1)
-    median = float(np.median(lengths))
-    if median > MAX_MEDIAN_BONE_LENGTH_METRES:
-        raise ValueError(
-            f"poses: expected metres (median bone length 0.05-0.5), got median bone length {median:.1f}; "
-            "the input looks like millimetres: divide by 1000 to convert to metres"
-        )
-
-
-def fill_missing(poses: np.ndarray, parents) -> np.ndarray:
-    """Fill NaN keypoints of ``(B, T, V, 3)`` poses: linear interpolation over time per joint and
-    coordinate (nearest value held at the ends); a joint missing in every frame takes its parent's
-    position (the root, the mean of the observed joints). Returns a new array without NaN."""
-    filled = poses.copy()
-    num_sequences, length, joints, _ = filled.shape
-    time = np.arange(length)
-    for b in range(num_sequences):
-        for v in range(joints):
-            observed = ~np.isnan(filled[b, :, v, 0])
-            if observed.all() or not observed.any():
-                continue
-            for c in range(3):
-                filled[b, :, v, c] = np.interp(time, time[observed], filled[b, observed, v, c])
-        for v in range(joints):  # parents come before children in the layout
-            if np.isnan(filled[b, :, v]).all():
-                if parents[v] >= 0:
-                    filled[b, :, v] = filled[b, :, parents[v]]
-                else:
-                    filled[b, :, v] = np.nanmean(filled[b], axis=1)
-    # Partially observed coordinates (NaN in x only, say) are rare; settle them the same way.
-    if np.isnan(filled).any():
-        filled = np.where(np.isnan(filled), np.nanmean(filled, axis=(1, 2), keepdims=True), filled)
-    return filled
-
-
-__all__ = ["GCNRefineModel", "GCNRefineOutput", "GCNRefinePreTrainedModel", "fill_missing"]

@@ -38,11 +38,23 @@ H36M_JOINT_NAMES: tuple[str, ...] = (
     "right_elbow",
     "right_wrist",
 )
+
+
 H36M_PARENTS: tuple[int, ...] = (-1, 0, 1, 2, 0, 4, 5, 0, 7, 8, 9, 8, 11, 12, 8, 14, 15)
+
+
 H36M_JOINTS_LEFT: tuple[int, ...] = (4, 5, 6, 11, 12, 13)
+
+
 H36M_JOINTS_RIGHT: tuple[int, ...] = (1, 2, 3, 14, 15, 16)
+
+
 H36M_ROOT = 0
+
+
 H36M_SPINE = 7
+
+
 # Body parts used by the refiner's coarse graph, in the order of its part nodes.
 H36M_PARTS: dict[str, tuple[int, ...]] = {
     "left_arm": (11, 12, 13),
@@ -51,13 +63,17 @@ H36M_PARTS: dict[str, tuple[int, ...]] = {
     "right_leg": (1, 2, 3),
     "torso": (0, 7, 8, 9, 10),
 }
+
+
 # Left/right body-part pairs (by part name) that are joined as symmetric partners in the part graph.
 H36M_PART_PAIRS: tuple[tuple[str, str], ...] = (("left_arm", "right_arm"), ("left_leg", "right_leg"))
+
 
 # Slot permutation that turns upstream BlendMimic3D arrays into the anatomical convention
 # (DATA.md: the upstream extractor writes the person's left leg into Human3.6M's right-leg slots
 # and so on). It swaps every left/right pair, so it is its own inverse.
 BLENDMIMIC3D_UPSTREAM_TO_ANATOMICAL: tuple[int, ...] = (0, 4, 5, 6, 1, 2, 3, 7, 8, 9, 10, 14, 15, 16, 11, 12, 13)
+
 
 COCO_JOINT_NAMES: tuple[str, ...] = (
     "nose",
@@ -172,6 +188,3 @@ def mirror_blendmimic3d(array, axis: int = -2):
     The permutation is its own inverse, so this also maps anatomical back to upstream labels.
     """
     return np.take(np.asarray(array), BLENDMIMIC3D_UPSTREAM_TO_ANATOMICAL, axis=axis)
-
-
-from .coco import coco_to_h36m  # noqa: E402, F401  (the one conversion lives in coco.py; re-exported here)

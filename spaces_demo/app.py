@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 import shutil
 import tempfile
 import threading
@@ -44,21 +43,28 @@ import gradio as gr
 import numpy as np
 
 import modeling_gcnrefine
-from dataset_scripts.blendmimic3d_builder import NUM_CAMERAS, SPLIT_SUBJECTS, SUBJECTS, UPSTREAM_ACTIONS
-from modeling_gcnrefine.backbone import camera_sequences, detect
-from modeling_gcnrefine.detections import PRESETS, SEVERITY_LEVELS
-from modeling_gcnrefine.io import load_poses_file, save_poses_file
-from modeling_gcnrefine.metrics import mpjpe, mpjve
-from modeling_gcnrefine.video import (
+from modeling_gcnrefine import GCNRefineModel
+from modeling_gcnrefine.data.detections import PRESETS, SEVERITY_LEVELS
+from modeling_gcnrefine.data.sequences import camera_sequences, detect
+from modeling_gcnrefine.data.upstream import NUM_CAMERAS, SPLIT_SUBJECTS, SUBJECTS, UPSTREAM_ACTIONS
+from modeling_gcnrefine.evaluation.visualize import (
+    gradio_frames_js,
+    per_frame_error_figure,
+    skeleton_animation,
+)
+from modeling_gcnrefine.lifting import TemporalLifterModel
+from modeling_gcnrefine.utils.hub import DEFAULT_LIFTER_NAME, resolve_model
+from modeling_gcnrefine.utils.io import load_poses_file, save_poses_file
+from modeling_gcnrefine.utils.metrics import mpjpe, mpjve
+from modeling_gcnrefine.video.decode import probe_video
+from modeling_gcnrefine.video.models2d import (
     DEFAULT_DETECTOR,
     DEFAULT_POSE_MODEL,
     default_device,
     load_detector,
     load_pose_model,
-    probe_video,
-    process_video,
 )
-from modeling_gcnrefine.visualize import gradio_frames_js, per_frame_error_figure, skeleton_animation
+from modeling_gcnrefine.video.pipeline import process_video
 
 REPO_ROOT = Path(modeling_gcnrefine.__file__).resolve().parents[1]
 REFINER_ENV = "GCNREFINE_CHECKPOINT"
@@ -67,7 +73,7 @@ DATA_ENV = "GCNREFINE_BLENDMIMIC3D_DIR"
 EXAMPLE_ENV = "GCNREFINE_EXAMPLE_PREDICTIONS"
 DETECTOR_ENV = "GCNREFINE_DETECTOR"
 POSE_MODEL_ENV = "GCNREFINE_POSE_MODEL"
-DEFAULT_LIFTER = REPO_ROOT / "checkpoints" / "lifter-blendmimic3d"
+DEFAULT_LIFTER = DEFAULT_LIFTER_NAME  # shipped inside the package
 DEFAULT_EXAMPLE = REPO_ROOT.parent / "shared" / "examples" / "in_the_wild_videopose3d_predictions.npy"
 
 # Uploads: at most this many frames (about 5.5 minutes at 30 fps; a few seconds of CPU to refine).
@@ -84,7 +90,6 @@ OUTPUT_TTL_S = 3600  # refined files older than this are deleted from the app's 
 MAX_VIDEO_FRAMES = 300
 VIDEO_THRESHOLD = 0.3  # default person-detector score threshold (process_video's default)
 
-_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 ACTIONS: dict[str, tuple[str, ...]] = {SUBJECTS[folder]: actions for folder, actions in UPSTREAM_ACTIONS.items()}
 TEST_SUBJECTS = SPLIT_SUBJECTS["test"]
 _PRESET_LABELS = {
@@ -153,12 +158,8 @@ class SpaceBackend:
     # ------------------------------------------------------------------ loading
 
     def _load_refiner(self):
-        from modeling_gcnrefine import GCNRefineModel
-
         try:
-            if self.refiner_path is None:
-                return GCNRefineModel.from_pretrained()
-            return GCNRefineModel.from_pretrained(self.refiner_path)
+            return GCNRefineModel.from_pretrained(resolve_model(self.refiner_path, "refiner"))
         except (OSError, ValueError) as error:
             raise gr.Error(
                 f"The refiner could not be loaded from {self.refiner_path or 'the shipped checkpoint'}: {error}. "
@@ -166,25 +167,17 @@ class SpaceBackend:
             ) from error
 
     def _load_lifter(self):
-        from modeling_gcnrefine.lifting import TemporalLifterModel
-
-        local = Path(self.lifter_path)
-        # A Hub id ("owner/name") is allowed where no such local folder exists (a Space has no checkout).
-        if (local.exists() or not _REPO_ID.match(self.lifter_path)) and not (local / "config.json").is_file():
-            raise gr.Error(
-                f"The lifter checkpoint was not found at {self.lifter_path} (no config.json). "
-                f"Set {LIFTER_ENV} to a saved TemporalLifterModel folder or Hub id."
-            )
+        # A shipped name, a folder with config.json, or a Hub id ("owner/name": a Space has no checkout).
         try:
-            return TemporalLifterModel.from_pretrained(self.lifter_path)
+            return TemporalLifterModel.from_pretrained(resolve_model(self.lifter_path, "lifter"))
         except (OSError, ValueError) as error:
             raise gr.Error(
-                f"The lifter could not be loaded from {self.lifter_path}: {error}. Set {LIFTER_ENV} to a "
-                "saved TemporalLifterModel folder or Hub id."
+                f"The lifter checkpoint could not be loaded from {self.lifter_path}: {error}. Set {LIFTER_ENV} "
+                "to a saved TemporalLifterModel folder or Hub id."
             ) from error
 
     def _load_dataset(self):
-        from modeling_gcnrefine.data import load_blendmimic3d
+        from modeling_gcnrefine.data.blendmimic3d import load_blendmimic3d
 
         try:
             return load_blendmimic3d(self.data_source)

@@ -83,7 +83,9 @@ def probe() -> torch.Tensor:
 
 
 def main(out: Path) -> None:
-    from modeling_gcnrefine.training import TrainingArguments, random_flip_and_rotate, train
+    from modeling_gcnrefine.data.augmentation import random_flip_and_rotate
+    from modeling_gcnrefine.training.arguments import TrainingArguments
+    from modeling_gcnrefine.training.loop import train
 
     common = dict(batch_size=16, learning_rate=1e-2, samples_per_epoch=96, log_with=None, cpu=True, seed=3)
     train_set, eval_set = PoseDataset(200, seed=1), PoseDataset(37, seed=2)  # 37: uneven shards

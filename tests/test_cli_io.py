@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from modeling_gcnrefine import GCNRefineConfig, GCNRefineModel
-from modeling_gcnrefine.cli import main, refine_file
-from modeling_gcnrefine.io import load_poses_file, save_poses_file
+from modeling_gcnrefine.commands import main
+from modeling_gcnrefine.recipes.files import refine_file
+from modeling_gcnrefine.utils.io import load_poses_file, save_poses_file
 
 SMALL = dict(joint_channels=[16, 16, 32], part_channels=[32, 32], fusion_channels=16, non_local_channels=16)
 

@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 
-from modeling_gcnrefine.backbone import camera_sequences, detect
-from modeling_gcnrefine.cli import main
-from modeling_gcnrefine.data import load_blendmimic3d
-from modeling_gcnrefine.detections import load_split_detections
-from modeling_gcnrefine.predictions import load_predictions
+from modeling_gcnrefine.commands import main
+from modeling_gcnrefine.data.blendmimic3d import load_blendmimic3d
+from modeling_gcnrefine.data.detection_files import load_split_detections
+from modeling_gcnrefine.data.predictions import load_predictions
+from modeling_gcnrefine.data.sequences import camera_sequences, detect
 
 TINY_TRAIN = ["--channels", "16", "--epochs", "1", "--samples-per-epoch", "8", "--batch-size", "8"]
 

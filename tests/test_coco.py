@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from modeling_gcnrefine.coco import coco_to_h36m
 from modeling_gcnrefine.skeleton import COCO_JOINT_NAMES, H36M_JOINT_NAMES
+from modeling_gcnrefine.utils.coco import coco_to_h36m
 
 C = {name: i for i, name in enumerate(COCO_JOINT_NAMES)}
 H = {name: i for i, name in enumerate(H36M_JOINT_NAMES)}

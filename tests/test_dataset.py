@@ -23,11 +23,13 @@ import numpy as np
 import pytest
 import torch
 
-from dataset_scripts import blendmimic3d_builder as builder
 from dataset_scripts import export_blendmimic3d as exporter
-from modeling_gcnrefine import data
-from modeling_gcnrefine.geometry import project, world_to_camera
+from modeling_gcnrefine.commands import data as data_command
+from modeling_gcnrefine.commands import main as gcnrefine_main
+from modeling_gcnrefine.data import blendmimic3d, builder, upstream
+from modeling_gcnrefine.data import windows as pose_windows
 from modeling_gcnrefine.skeleton import BLENDMIMIC3D_UPSTREAM_TO_ANATOMICAL, mirror_blendmimic3d
+from modeling_gcnrefine.utils.geometry import project, world_to_camera
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -144,12 +146,12 @@ def cache_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def sequences(blendmimic3d_dir, cache_dir):
-    return data.load_blendmimic3d(blendmimic3d_dir, "sequences", cache_dir=cache_dir)
+    return blendmimic3d.load_blendmimic3d(blendmimic3d_dir, "sequences", cache_dir=cache_dir)
 
 
 @pytest.fixture(scope="module")
 def multiview(blendmimic3d_dir, cache_dir):
-    return data.load_blendmimic3d(blendmimic3d_dir, "multiview", cache_dir=cache_dir)
+    return blendmimic3d.load_blendmimic3d(blendmimic3d_dir, "multiview", cache_dir=cache_dir)
 
 
 @pytest.fixture(scope="module")
@@ -166,7 +168,7 @@ def test_sequences_counts_and_splits(sequences):
     assert {split: len(part) for split, part in sequences.items()} == {"train": 112, "test": 16}
     assert set(sequences["train"]["subject"]) == {"SS1", "SS2"}
     assert set(sequences["test"]["subject"]) == {"SS3"}
-    summary = data.dataset_summary(sequences)
+    summary = blendmimic3d.dataset_summary(sequences)
     assert summary["train"]["camera_frames"] + summary["test"]["camera_frames"] == 138_984
     per_subject = {}
     for part in sequences.values():
@@ -189,7 +191,7 @@ def test_visible_fraction(sequences):
 def test_multiview_counts_and_agrees_with_sequences(multiview, sequences):
     assert {split: len(part) for split, part in multiview.items()} == {"train": 28, "test": 4}
     assert sum(sum(part["num_frames"]) for part in multiview.values()) == 34_746
-    summary = data.dataset_summary(multiview)
+    summary = blendmimic3d.dataset_summary(multiview)
     assert summary["train"]["camera_frames"] + summary["test"]["camera_frames"] == 138_984
     row = multiview["test"].with_format("numpy")[1]
     seq = sequences["test"].with_format("numpy")
@@ -248,7 +250,7 @@ def test_knees_bend_forward_only_in_anatomical_labels(multiview, blendmimic3d_di
     }
     assert len(anatomical) == 32
     assert all(offset > 0.02 for offset in anatomical.values()), anatomical
-    upstream = data.load_blendmimic3d(
+    upstream = blendmimic3d.load_blendmimic3d(
         blendmimic3d_dir, "multiview", joint_convention="upstream", cache_dir=cache_dir
     )
     mirrored = [
@@ -276,14 +278,14 @@ def test_info_names_joints_and_convention(sequences):
 
 def test_second_build_reuses_the_cache(blendmimic3d_dir, cache_dir, sequences):
     with mock.patch.object(builder.BlendMimic3D, "_generate_examples", side_effect=AssertionError("rebuilt")):
-        again = data.load_blendmimic3d(blendmimic3d_dir, "sequences", cache_dir=cache_dir)
+        again = blendmimic3d.load_blendmimic3d(blendmimic3d_dir, "sequences", cache_dir=cache_dir)
     assert len(again["train"]) == 112
 
 
 def test_default_source_comes_from_the_environment(blendmimic3d_dir, cache_dir, sequences, monkeypatch):
-    monkeypatch.setenv(data.ENV_VAR, str(blendmimic3d_dir))
+    monkeypatch.setenv(blendmimic3d.ENV_VAR, str(blendmimic3d_dir))
     with mock.patch.object(builder, "download_upstream", side_effect=AssertionError("downloaded")):
-        loaded = data.load_blendmimic3d(cache_dir=cache_dir)
+        loaded = blendmimic3d.load_blendmimic3d(cache_dir=cache_dir)
     assert len(loaded["test"]) == 16
 
 
@@ -364,7 +366,7 @@ def test_dataset_card(exported):
     assert datasets.get_dataset_config_names(str(exported)) == ["sequences", "multiview"]
     text = card.text
     needles = (
-        "lino20243d", builder.UPSTREAM_COMMIT, "X_cam = R @ X_world + t", "ray casting", "mirroring fix",
+        "lino20243d", upstream.UPSTREAM_COMMIT, "X_cam = R @ X_world + t", "ray casting", "mirroring fix",
         "[0, 4, 5, 6, 1, 2, 3, 7, 8, 9, 10, 14, 15, 16, 11, 12, 13]", "| `sequences` | `test` | 16 | 2,920 | 2,920 | 0.681 |",
         "states no license", "| 4 | left_hip | 0 |", "1280 x 720",
     )  # fmt: skip
@@ -381,8 +383,8 @@ def test_export_never_overwrites_without_force(exported, blendmimic3d_dir, cache
     with pytest.raises(FileExistsError, match="overwrite=True"):
         exporter.export_blendmimic3d(blendmimic3d_dir, target, configs=["multiview"], cache_dir=cache_dir)
     assert (target / "notes.txt").read_text() == "keep me"
-    code = exporter.main(["--source", str(blendmimic3d_dir), "--out", str(target), "--config", "multiview",
-                          "--cache-dir", str(cache_dir)])  # fmt: skip
+    code = gcnrefine_main(["data", "export", "--source", str(blendmimic3d_dir), "--out", str(target),
+                           "--config", "multiview", "--cache-dir", str(cache_dir)])  # fmt: skip
     assert code == 2 and (target / "notes.txt").exists()
     exporter.export_blendmimic3d(
         blendmimic3d_dir, target, configs=["multiview"], cache_dir=cache_dir, overwrite=True
@@ -393,10 +395,10 @@ def test_export_never_overwrites_without_force(exported, blendmimic3d_dir, cache
 
 
 def test_load_blendmimic3d_from_an_exported_folder(exported):
-    loaded = data.load_blendmimic3d(exported, "multiview")
+    loaded = blendmimic3d.load_blendmimic3d(exported, "multiview")
     assert len(loaded["train"]) == 28
     with pytest.raises(ValueError, match="joint_convention"):
-        data.load_blendmimic3d(exported, "sequences", joint_convention="upstream")
+        blendmimic3d.load_blendmimic3d(exported, "sequences", joint_convention="upstream")
 
 
 def test_load_blendmimic3d_from_a_hub_repo_id_offline(exported):
@@ -413,21 +415,21 @@ def test_load_blendmimic3d_from_a_hub_repo_id_offline(exported):
         (snapshot / config).mkdir()
         for shard in (exported / config).iterdir():
             (snapshot / config / shard.name).symlink_to(shard)
-    loaded = data.load_blendmimic3d("gcnrefine-test/blendmimic3d", "multiview")
+    loaded = blendmimic3d.load_blendmimic3d("gcnrefine-test/blendmimic3d", "multiview")
     assert {s: len(p) for s, p in loaded.items()} == {"train": 28, "test": 4}
 
 
 def test_bad_sources_are_refused(tmp_path):
     with pytest.raises(ValueError, match="config"):
-        data.load_blendmimic3d(tmp_path, "frames")
+        blendmimic3d.load_blendmimic3d(tmp_path, "frames")
     with pytest.raises(ValueError, match="source"):
-        data.load_blendmimic3d(tmp_path)  # an empty folder is neither raw nor exported
+        blendmimic3d.load_blendmimic3d(tmp_path)  # an empty folder is neither raw nor exported
     with pytest.raises(ValueError, match="source"):
-        data.load_blendmimic3d("not a repo id or folder")
+        blendmimic3d.load_blendmimic3d("not a repo id or folder")
     with pytest.raises(ValueError, match="joint_convention"):
-        data.load_blendmimic3d(tmp_path, joint_convention="mirrored")
+        blendmimic3d.load_blendmimic3d(tmp_path, joint_convention="mirrored")
     with pytest.raises(ValueError, match="neither an existing folder nor a Hub dataset repo"):
-        data.load_blendmimic3d("nobody/no-such-dataset")  # offline, not in the Hub cache
+        blendmimic3d.load_blendmimic3d("nobody/no-such-dataset")  # offline, not in the Hub cache
 
 
 def test_push_to_hub_uploads_the_folder(exported):
@@ -446,13 +448,13 @@ def test_push_to_hub_uploads_the_folder(exported):
 
 def test_cli_data_info_and_export_parse(exported, capsys):
     parser = argparse.ArgumentParser(prog="gcnrefine")
-    exporter.add_cli(parser.add_subparsers(dest="command", required=True))
+    data_command.add_cli(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["data", "info", "--source", str(exported), "--config", "multiview"])
     assert args.func(args) == 0
     printed = capsys.readouterr().out
     assert "multiview/train: 28 rows, 34,016 frames, 136,064 camera-frames" in printed
     args = parser.parse_args(["data", "export", "--out", "x", "--push-to-hub", "me/bm", "--force"])
-    assert args.func is exporter.run_export and args.push_to_hub == "me/bm" and args.force
+    assert args.func is data_command.run_export and args.push_to_hub == "me/bm" and args.force
 
 
 # --------------------------------------------------------------------------- splits and windows
@@ -460,21 +462,21 @@ def test_cli_data_info_and_export_parse(exported, capsys):
 
 def test_split_by_subject_and_by_action_keep_groups_whole(sequences):
     train = sequences["train"]
-    by_subject = data.split_by_subject(train, ["SS2"])
+    by_subject = blendmimic3d.split_by_subject(train, ["SS2"])
     assert set(by_subject["validation"]["subject"]) == {"SS2"}
     assert set(by_subject["train"]["subject"]) == {"SS1"}
-    by_action = data.split_by_action(train, 0.25, seed=1)
+    by_action = blendmimic3d.split_by_action(train, 0.25, seed=1)
     val = set(zip(by_action["validation"]["subject"], by_action["validation"]["action"]))
     fit = set(zip(by_action["train"]["subject"], by_action["train"]["action"]))
     assert val and fit and not val & fit
     assert len(by_action["validation"]) == 4 * len(val)  # all four cameras of a held-out action
     assert len(by_action["train"]) + len(by_action["validation"]) == 112
     with pytest.raises(ValueError, match="test subjects"):
-        data.split_by_subject(sequences["test"], ["SS3"])
+        blendmimic3d.split_by_subject(sequences["test"], ["SS3"])
     with pytest.raises(ValueError, match="test subjects"):
-        data.split_by_action(datasets.concatenate_datasets([train, sequences["test"]]))
+        blendmimic3d.split_by_action(datasets.concatenate_datasets([train, sequences["test"]]))
     with pytest.raises(ValueError, match="val_subjects"):
-        data.split_by_subject(train, ["SS1", "SS2"])
+        blendmimic3d.split_by_subject(train, ["SS1", "SS2"])
 
 
 def test_split_by_action_keeps_multi_variants_together():
@@ -483,7 +485,7 @@ def test_split_by_action_keeps_multi_variants_together():
                                                      "Walk"]}
     )  # fmt: skip
     for seed in range(10):
-        split = data.split_by_action(rows, 0.3, seed=seed)
+        split = blendmimic3d.split_by_action(rows, 0.3, seed=seed)
         for part in split.values():
             stems = {a.removesuffix("_multi") for s, a in zip(part["subject"], part["action"]) if s == "A"}
             for stem in stems:
@@ -496,7 +498,7 @@ def test_pose_windows_centre_edges_and_stride():
     inputs = [np.arange(5 * 2 * 2, dtype=np.float64).reshape(5, 2, 2), np.zeros((3, 2, 2))]
     targets = [np.arange(5)[:, None, None] * np.ones((5, 2, 3)), np.ones((3, 2, 3))]
     visibility = [np.ones((5, 2), bool), np.zeros((3, 2), bool)]
-    windows = data.PoseWindows(inputs, targets, visibility, window=5)
+    windows = pose_windows.PoseWindows(inputs, targets, visibility, window=5)
     assert len(windows) == 8
     item = windows[0]
     assert item["inputs"].shape == (5, 2, 2) and item["inputs"].dtype == torch.float32
@@ -507,28 +509,28 @@ def test_pose_windows_centre_edges_and_stride():
     assert windows[2]["targets"][2, 0, 0] == 2 and int(windows[2]["frame"]) == 2
     last = windows[-1]
     assert int(last["sequence"]) == 1 and not last["visibility"].any() and (last["targets"] == 1).all()
-    strided = data.PoseWindows(inputs, targets, window=4, stride=2)
+    strided = pose_windows.PoseWindows(inputs, targets, window=4, stride=2)
     assert len(strided) == 3 + 2
     assert strided[1]["targets"][:, 0, 0].tolist() == [0, 1, 2, 3]  # even window: centre at index 2
     assert strided[0]["visibility"].all()  # no visibility given: all visible
     with pytest.raises(ValueError, match="window"):
-        data.PoseWindows(inputs, targets, window=0)
+        pose_windows.PoseWindows(inputs, targets, window=0)
     with pytest.raises(ValueError, match=r"sequence 1"):
-        data.PoseWindows(inputs, [targets[0], np.ones((4, 2, 3))], window=3)
+        pose_windows.PoseWindows(inputs, [targets[0], np.ones((4, 2, 3))], window=3)
     with pytest.raises(ValueError, match=r"inputs\[0\]"):
-        data.PoseWindows([np.full((5, 2, 2), np.nan)], targets[:1], window=3)
+        pose_windows.PoseWindows([np.full((5, 2, 2), np.nan)], targets[:1], window=3)
     with pytest.raises(IndexError):
         windows[8]
 
 
 def test_windows_from_the_dataset_feed_a_dataloader(sequences):
-    windows = data.windows_from_dataset(sequences["test"], window=27, stride=50)
+    windows = pose_windows.windows_from_dataset(sequences["test"], window=27, stride=50)
     assert len(windows) == sum((n + 49) // 50 for n in sequences["test"]["num_frames"])
     batch = next(iter(torch.utils.data.DataLoader(windows, batch_size=8, shuffle=True)))
     assert batch["inputs"].shape == (8, 27, 17, 2) and batch["targets"].shape == (8, 27, 17, 3)
     assert batch["visibility"].shape == (8, 27, 17) and batch["visibility"].dtype == torch.bool
     with pytest.raises(ValueError, match="columns"):
-        data.windows_from_dataset(sequences["test"], window=3, inputs="keypoints_2d_detected")
+        pose_windows.windows_from_dataset(sequences["test"], window=3, inputs="keypoints_2d_detected")
 
 
 # --------------------------------------------------------------------------- small synthetic folders
@@ -581,8 +583,8 @@ def test_export_shards_large_splits(tmp_path):
 def test_bad_upstream_files_name_the_file_and_the_problem(tmp_path, corrupt, message):
     raw = make_raw(tmp_path / "raw")
     corrupt(raw)
-    with pytest.raises(builder.BlendMimic3DFileError, match=message):
-        list(builder.iter_camera_sequences(raw))
+    with pytest.raises(upstream.BlendMimic3DFileError, match=message):
+        list(upstream.iter_camera_sequences(raw))
 
 
 def test_errors_surface_through_the_builder(tmp_path):
@@ -603,8 +605,8 @@ def test_already_anatomical_files_are_refused(tmp_path):
         world = archive["positions_3d"]
     # A future upstream with fixed labels would be mirrored the wrong way round: refuse it.
     _rewrite(path, positions_3d=mirror_blendmimic3d(world, axis=-2))
-    with pytest.raises(builder.BlendMimic3DFileError, match="knees bend backwards"):
-        list(builder.iter_actions(raw, ["SS1"], tolerance_px=1e9))
+    with pytest.raises(upstream.BlendMimic3DFileError, match="knees bend backwards"):
+        list(upstream.iter_actions(raw, ["SS1"], tolerance_px=1e9))
 
 
 class _Evil:
@@ -623,8 +625,8 @@ def test_camera_params_never_run_pickled_code(tmp_path):
     raw = make_raw(tmp_path / "raw")
     path = raw / "S1/Cameras/camera_params_S1.npz"
     np.savez(path, intrinsic_params=np.array([_Evil()] * 4, dtype=object))
-    with pytest.raises(builder.BlendMimic3DFileError, match="refusing to load"):
-        builder.read_cameras(raw, "S1")
+    with pytest.raises(upstream.BlendMimic3DFileError, match="refusing to load"):
+        upstream.read_cameras(raw, "S1")
     assert not _Evil.ran
     assert pickle.loads(pickle.dumps(_Evil())) == {} and _Evil.ran  # the payload is live with plain pickle
 
@@ -637,24 +639,24 @@ def test_upstream_download_is_pinned_resumable_and_annotation_only(tmp_path):
         with open(path, "wb") as stream:  # a file object keeps np.savez from renaming the file
             np.savez(stream, x=np.zeros(1))
 
-    dest = builder.download_upstream(tmp_path / "raw", fetch=fake_fetch)
-    assert len(requested) == len(builder.upstream_files()) == 3 * 2 + (14 + 14 + 4) * 3
-    assert all(f"/raw/{builder.UPSTREAM_COMMIT}/" in url for url in requested)
+    dest = upstream.download_upstream(tmp_path / "raw", fetch=fake_fetch)
+    assert len(requested) == len(upstream.upstream_files()) == 3 * 2 + (14 + 14 + 4) * 3
+    assert all(f"/raw/{upstream.UPSTREAM_COMMIT}/" in url for url in requested)
     assert all(url.startswith("https://github.com/FilipaLino/BlendMimic3D/") for url in requested)
     assert not any("Videos" in url or url.endswith(".txt") for url in requested)
     assert (dest / "S3/D3_Positions/TakesItem_multi/TakesItem_multi.npz").is_file()
     requested.clear()
-    builder.download_upstream(tmp_path / "raw", fetch=fake_fetch)
+    upstream.download_upstream(tmp_path / "raw", fetch=fake_fetch)
     assert requested == []  # everything is there: nothing fetched again
 
     def lfs_pointer(url: str, path: Path) -> None:
         path.write_bytes(b"version https://git-lfs.github.com/spec/v1\noid sha256:00\n")
 
-    with pytest.raises(builder.BlendMimic3DFileError, match="LFS pointer"):
-        builder.download_upstream(tmp_path / "other", fetch=lfs_pointer)
+    with pytest.raises(upstream.BlendMimic3DFileError, match="LFS pointer"):
+        upstream.download_upstream(tmp_path / "other", fetch=lfs_pointer)
     assert not any(p.is_file() for p in (tmp_path / "other").rglob("*"))  # no partial files kept
 
 
 def test_upstream_action_list_matches_the_shared_folder(blendmimic3d_dir):
-    for folder, actions in builder.UPSTREAM_ACTIONS.items():
-        assert tuple(builder.list_actions(blendmimic3d_dir, folder)) == actions
+    for folder, actions in upstream.UPSTREAM_ACTIONS.items():
+        assert tuple(upstream.list_actions(blendmimic3d_dir, folder)) == actions

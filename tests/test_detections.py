@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter1d
 
-from modeling_gcnrefine.detections import (
+from modeling_gcnrefine.commands.detect import add_cli
+from modeling_gcnrefine.data.detections import (
     OCCLUDED,
     OUT_OF_FRAME,
     PRESETS,
     SEVERITY_LEVELS,
     VISIBLE,
     DetectionNoiseConfig,
-    add_cli,
     keypoint_classes,
     severity_config,
     simulate_detections,

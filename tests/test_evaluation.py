@@ -9,23 +9,24 @@ import pytest
 from scipy.ndimage import gaussian_filter1d
 from scipy.signal import savgol_filter
 
-from modeling_gcnrefine.evaluation import (
+from modeling_gcnrefine.evaluation.filters import (
     DEFAULT_GRIDS,
     FILTERS,
-    GOALS,
-    SequenceRecord,
-    check_goals,
-    compare_methods,
-    evaluate_records,
     gaussian_smooth,
     one_euro_smooth,
-    root_relative,
     savgol_smooth,
     smooth_records,
     tune_filter,
-    write_report,
 )
-from modeling_gcnrefine.metrics import mpjpe
+from modeling_gcnrefine.evaluation.records import (
+    SequenceRecord,
+    compare_methods,
+    evaluate_records,
+    root_relative,
+)
+from modeling_gcnrefine.recipes.goals import GOALS, check_goals
+from modeling_gcnrefine.recipes.report import write_report
+from modeling_gcnrefine.utils.metrics import mpjpe
 
 J = 17
 NON_ROOT = 16 / 17  # shifting every joint but the root by e gives a per-frame MPJPE of e * 16 / 17
@@ -379,7 +380,7 @@ def test_goals_not_measurable():
 
 
 def test_occlusion_headroom_hand_computed():
-    from modeling_gcnrefine.evaluation import occlusion_headroom
+    from modeling_gcnrefine.recipes.goals import occlusion_headroom
 
     report = goal_report(gcn=(90.0, 80.0), clean=(80.0, 79.0))
     report["presets"]["visible_only"]["backbone"] = fake(80.0, 70.0)

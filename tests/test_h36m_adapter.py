@@ -10,8 +10,8 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from dataset_scripts import h36m
-from dataset_scripts.blendmimic3d_builder import sequence_features
-from modeling_gcnrefine.geometry import project
+from modeling_gcnrefine.data.builder import sequence_features
+from modeling_gcnrefine.utils.geometry import project
 
 FRAMES = {"S1/Walking 1": 12, "S1/Directions": 9, "S9/Walking": 10}
 

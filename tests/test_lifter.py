@@ -15,15 +15,16 @@ import torch.nn.functional as F
 from transformers import AutoConfig, AutoModel
 from transformers.dynamic_module_utils import get_class_from_dynamic_module
 
-from modeling_gcnrefine import geometry, skeleton
+from modeling_gcnrefine import skeleton
+from modeling_gcnrefine.commands.lift import add_cli
 from modeling_gcnrefine.lifting import (
     LifterConfig,
     TemporalLifterModel,
-    add_cli,
     convert_videopose3d,
     load_videopose3d_checkpoint,
 )
 from modeling_gcnrefine.lifting.convert_videopose3d import lifter_from_videopose3d_state_dict
+from modeling_gcnrefine.utils import geometry
 
 WIDTHS = {27: [3, 3, 3], 81: [3, 3, 3, 3], 243: [3, 3, 3, 3, 3]}
 J = 17

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.spatial.transform import Rotation
 
-from modeling_gcnrefine.metrics import joint_errors, mpjpe, mpjve, n_mpjpe, p_mpjpe
+from modeling_gcnrefine.utils.metrics import joint_errors, mpjpe, mpjve, n_mpjpe, p_mpjpe
 
 
 def _poses(seed: int, shape=(2, 5, 17, 3)) -> np.ndarray:

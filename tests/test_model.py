@@ -16,7 +16,8 @@ from transformers import AutoConfig, AutoModel
 
 from modeling_gcnrefine import GCNRefineConfig, GCNRefineModel
 from modeling_gcnrefine.graph import joint_graph
-from modeling_gcnrefine.modeling_gcnrefine import build_joint_graph, build_part_graph, fill_missing
+from modeling_gcnrefine.modeling_gcnrefine import build_joint_graph, build_part_graph
+from modeling_gcnrefine.processing_gcnrefine import fill_missing
 from modeling_gcnrefine.skeleton import H36M_JOINTS_LEFT, H36M_JOINTS_RIGHT, H36M_PARENTS, flip_poses
 
 SMALL = dict(joint_channels=[16, 16, 32], part_channels=[32, 32], fusion_channels=16, non_local_channels=16)

@@ -7,8 +7,8 @@ import json
 import numpy as np
 from huggingface_hub import ModelCard
 
-from modeling_gcnrefine.evaluation import SequenceRecord, evaluate_records
-from modeling_gcnrefine.model_card import render_model_card, write_model_card
+from modeling_gcnrefine.evaluation.records import SequenceRecord, evaluate_records
+from modeling_gcnrefine.recipes.model_card import render_model_card, write_model_card
 
 
 def _report() -> dict:
@@ -38,7 +38,7 @@ def test_model_card_has_metadata_and_measured_results(tmp_path):
         assert section in text
     assert "simulated" in text and "left and right" in text
     # The limits say where the gain comes from, from the report's own numbers.
-    from modeling_gcnrefine.evaluation import occlusion_headroom
+    from modeling_gcnrefine.recipes.goals import occlusion_headroom
 
     headroom = occlusion_headroom(report)["mpjpe"]
     assert f"Occlusion adds {headroom['added_by_occlusion']:.1f} mm" in text

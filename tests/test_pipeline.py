@@ -9,18 +9,12 @@ import pytest
 import torch
 
 from modeling_gcnrefine import GCNRefineConfig, GCNRefineModel
-from modeling_gcnrefine.backbone import (
-    BackboneSettings,
-    CameraSequence,
-    LifterChunks,
-    assign_folds,
-    detection_seed,
-    prediction_path,
-    run_backbone,
-)
-from modeling_gcnrefine.predictions import load_predictions
-from modeling_gcnrefine.train_refiner import RefinerDataSettings, load_refiner_sequences, train_refiner
-from modeling_gcnrefine.training import TrainingArguments
+from modeling_gcnrefine.data.predictions import load_predictions
+from modeling_gcnrefine.data.sequences import CameraSequence, detection_seed
+from modeling_gcnrefine.data.windows import LifterChunks
+from modeling_gcnrefine.recipes.backbone import BackboneSettings, assign_folds, prediction_path, run_backbone
+from modeling_gcnrefine.recipes.refiner import RefinerDataSettings, load_refiner_sequences, train_refiner
+from modeling_gcnrefine.training.arguments import TrainingArguments
 
 TINY = dict(joint_channels=[8, 8, 16], part_channels=[16, 16], fusion_channels=8, non_local_channels=8)
 
@@ -166,7 +160,7 @@ def test_refiner_trains_with_confidence_channel(backbone_dir, blendmimic3d_dir, 
 
 
 def test_evaluate_writes_the_report(backbone_dir, blendmimic3d_dir, tmp_path):
-    from modeling_gcnrefine.evaluate_blendmimic3d import evaluate_blendmimic3d
+    from modeling_gcnrefine.recipes.evaluate import evaluate_blendmimic3d
 
     out, _ = backbone_dir
     torch.manual_seed(0)
@@ -189,11 +183,8 @@ def test_evaluate_writes_the_report(backbone_dir, blendmimic3d_dir, tmp_path):
 
 
 def test_virtual_views_become_out_of_fold_refiner_data(backbone_dir, blendmimic3d_dir):
-    from modeling_gcnrefine.virtual_cameras import (
-        VirtualCameraSettings,
-        load_settings,
-        write_virtual_predictions,
-    )
+    from modeling_gcnrefine.data.virtual_cameras import VirtualCameraSettings, load_settings
+    from modeling_gcnrefine.recipes.virtual_views import write_virtual_predictions
 
     out, _ = backbone_dir
     settings = VirtualCameraSettings(views_per_action=2, seed=3)
@@ -236,7 +227,7 @@ def test_virtual_views_become_out_of_fold_refiner_data(backbone_dir, blendmimic3
 
 
 def test_aligned_predictions_name_the_missing_or_mismatched_sequence():
-    from modeling_gcnrefine.backbone import aligned_predictions
+    from modeling_gcnrefine.recipes.backbone import aligned_predictions
 
     sequences = [fake_sequence("SS1", "Walking", 0), fake_sequence("SS1", "Walking", 1)]
     good = {"SS1": {"Walking": [np.ones((10, 17, 3)), np.full((10, 17, 3), 2.0)]}}
@@ -249,10 +240,12 @@ def test_aligned_predictions_name_the_missing_or_mismatched_sequence():
 
 def test_pretrained_lifter_predicts_everything_without_training(backbone_dir, blendmimic3d_dir, tmp_path):
     """The paper's protocol: a lifter trained elsewhere (here a small random one) writes every file."""
-    from modeling_gcnrefine.backbone import camera_sequences, lift_sequence
-    from modeling_gcnrefine.data import load_blendmimic3d
+    from modeling_gcnrefine.data.blendmimic3d import load_blendmimic3d
+    from modeling_gcnrefine.data.sequences import camera_sequences
+    from modeling_gcnrefine.data.virtual_cameras import VirtualCameraSettings
     from modeling_gcnrefine.lifting import LifterConfig, TemporalLifterModel
-    from modeling_gcnrefine.virtual_cameras import VirtualCameraSettings, write_virtual_predictions
+    from modeling_gcnrefine.recipes.backbone import lift_sequence
+    from modeling_gcnrefine.recipes.virtual_views import write_virtual_predictions
 
     torch.manual_seed(0)
     lifter = TemporalLifterModel(LifterConfig(channels=16, filter_widths=[3, 3])).eval()
@@ -289,7 +282,7 @@ def test_refiner_data_from_several_lifters(backbone_dir, blendmimic3d_dir, tmp_p
     """Several backbone folders (lifters) add up; the same motions are held out for all of them."""
     import shutil
 
-    from modeling_gcnrefine.train_refiner import backbone_dirs
+    from modeling_gcnrefine.recipes.refiner import backbone_dirs
 
     out, _ = backbone_dir
     other = tmp_path / "other_lifter"

@@ -9,7 +9,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from modeling_gcnrefine.predictions import (
+from modeling_gcnrefine.data.predictions import (
     dataset_to_predictions,
     load_predictions,
     predictions_to_dataset,

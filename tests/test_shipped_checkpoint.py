@@ -8,18 +8,20 @@ import numpy as np
 import pytest
 
 from modeling_gcnrefine import GCNRefineModel
-from modeling_gcnrefine.cli import main
-from modeling_gcnrefine.lifting import TemporalLifterModel, default_lifter_checkpoint
+from modeling_gcnrefine.commands import main
+from modeling_gcnrefine.lifting import TemporalLifterModel
 from modeling_gcnrefine.modeling_gcnrefine import default_checkpoint
+from modeling_gcnrefine.utils.hub import default_lifter_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = ROOT / "modeling_gcnrefine" / "checkpoints"
 
 
-def test_default_checkpoints_are_the_repositorys(monkeypatch):
+def test_default_checkpoints_are_the_shipped_ones(monkeypatch):
     monkeypatch.delenv("GCNREFINE_CHECKPOINT", raising=False)
     monkeypatch.delenv("GCNREFINE_LIFTER_CHECKPOINT", raising=False)
-    assert default_checkpoint() == ROOT / "checkpoints" / "gcnrefine-blendmimic3d"
-    assert default_lifter_checkpoint() == ROOT / "checkpoints" / "lifter-blendmimic3d"
+    assert default_checkpoint() == SHIPPED / "gcnrefine-blendmimic3d"
+    assert default_lifter_checkpoint() == SHIPPED / "lifter-blendmimic3d"
     refiner = GCNRefineModel.from_pretrained()
     assert not refiner.training and refiner.config.model_type == "gcnrefine"
     lifter = TemporalLifterModel.from_pretrained(default_lifter_checkpoint())
@@ -43,8 +45,9 @@ def test_shipped_refiner_stays_close_to_the_lifter_on_ss3(blendmimic3d_dir):
     refiner does not yet improve this backbone (README, "Results": +2 % on average, +8 % on this
     sequence); this guards against a broken release: the refined poses stay within 10 % of the
     lifter's MPJPE and do change the joints."""
-    from modeling_gcnrefine.backbone import camera_sequences, lift_sequence
-    from modeling_gcnrefine.data import load_blendmimic3d
+    from modeling_gcnrefine.data.blendmimic3d import load_blendmimic3d
+    from modeling_gcnrefine.data.sequences import camera_sequences
+    from modeling_gcnrefine.recipes.backbone import lift_sequence
 
     sequence = camera_sequences(load_blendmimic3d(blendmimic3d_dir)["test"], limit=1)[0]
     lifter = TemporalLifterModel.from_pretrained(default_lifter_checkpoint())
@@ -61,6 +64,6 @@ def test_shipped_refiner_stays_close_to_the_lifter_on_ss3(blendmimic3d_dir):
 
 @pytest.mark.parametrize("name", ["gcnrefine-blendmimic3d", "gcnrefine-blendmimic3d-compact", "lifter-blendmimic3d"])
 def test_checkpoint_folders_are_safetensors_only(name):
-    folder = ROOT / "checkpoints" / name
+    folder = SHIPPED / name
     assert (folder / "config.json").is_file() and (folder / "model.safetensors").is_file()
     assert not list(folder.glob("*.bin")) and not list(folder.glob("*.pt")) and not list(folder.glob("*.pkl"))

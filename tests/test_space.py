@@ -17,21 +17,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from modeling_gcnrefine.demo import add_cli, load_app
-from modeling_gcnrefine.visualize import (
+from modeling_gcnrefine.commands.demo import add_cli, load_app
+from modeling_gcnrefine.evaluation.visualize import (
     frame_indices,
     per_frame_error_figure,
     skeleton_animation,
     skeleton_tour,
 )
+from modeling_gcnrefine.utils.hub import resolve_model
 
 gr = pytest.importorskip("gradio")
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client.exceptions import AppError  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHIPPED_REFINER = REPO_ROOT / "checkpoints" / "gcnrefine-blendmimic3d"
-SHIPPED_LIFTER = REPO_ROOT / "checkpoints" / "lifter-blendmimic3d"
+SHIPPED_REFINER = REPO_ROOT / "modeling_gcnrefine" / "checkpoints" / "gcnrefine-blendmimic3d"
+SHIPPED_LIFTER = REPO_ROOT / "modeling_gcnrefine" / "checkpoints" / "lifter-blendmimic3d"
 SS3 = ("SS3", "TakesItem_multi", 0)
 PARENTS = (-1, 0, 1, 2, 0, 4, 5, 0, 7, 8, 9, 8, 11, 12, 8, 14, 15)
 
@@ -62,14 +63,14 @@ def tiny_models(tmp_path_factory) -> tuple[Path, Path]:
 
 @pytest.fixture(scope="module")
 def dataset(blendmimic3d_dir):
-    from modeling_gcnrefine.data import load_blendmimic3d
+    from modeling_gcnrefine.data.blendmimic3d import load_blendmimic3d
 
     return load_blendmimic3d(blendmimic3d_dir)
 
 
 @pytest.fixture(scope="module")
 def ss3_sequence(dataset):
-    from modeling_gcnrefine.backbone import camera_sequences
+    from modeling_gcnrefine.data.sequences import camera_sequences
 
     return next(s for s in camera_sequences(dataset["test"]) if s.key == SS3)
 
@@ -186,9 +187,9 @@ def test_per_frame_error_figure():
 def test_blendmimic3d_tab_matches_the_pipeline(served, tiny_models, ss3_sequence):
     """The table holds the metrics of detections -> lifter -> refiner, recomputed here independently."""
     from modeling_gcnrefine import GCNRefineModel
-    from modeling_gcnrefine.backbone import detect
+    from modeling_gcnrefine.data.sequences import detect
     from modeling_gcnrefine.lifting import TemporalLifterModel
-    from modeling_gcnrefine.metrics import mpjpe
+    from modeling_gcnrefine.utils.metrics import mpjpe
 
     _, _, client = served
     animation, errors, table, summary = client.predict(*SS3, "occluded", api_name="/run_sequence")
@@ -309,7 +310,7 @@ def test_missing_models_or_data_give_clear_messages(app, tmp_path, tiny_models, 
         demo.backend.run_sequence(*SS3, "occluded")
     demo = app.build_demo(refiner_path=tiny_models[0], lifter_path=tmp_path / "no-lifter", example_path=tmp_path / "none.npy")
     assert demo.backend.example_path is None
-    with pytest.raises(gr.Error, match=r"lifter checkpoint was not found at .*no-lifter.*GCNREFINE_LIFTER_CHECKPOINT"):
+    with pytest.raises(gr.Error, match=r"lifter checkpoint could not be loaded from .*no-lifter.*GCNREFINE_LIFTER_CHECKPOINT"):
         demo.backend.lifter.get()
 
 
@@ -334,7 +335,7 @@ def test_shipped_checkpoints_run_an_ss3_sequence(app, blendmimic3d_dir, monkeypa
     monkeypatch.delenv(app.REFINER_ENV, raising=False)
     monkeypatch.delenv(app.LIFTER_ENV, raising=False)
     demo = app.build_demo(data_source=blendmimic3d_dir)
-    assert demo.backend.refiner_path is None and Path(demo.backend.lifter_path) == SHIPPED_LIFTER
+    assert demo.backend.refiner_path is None and resolve_model(demo.backend.lifter_path, "lifter") == SHIPPED_LIFTER
     with _serve(app, demo) as url:
         _, _, table, _ = gradio_client.Client(url, verbose=False).predict(*SS3, "occluded", api_name="/run_sequence")
     rows = {row[0]: row[1:] for row in table["data"]}

@@ -18,7 +18,7 @@ from _video_fixtures import FPS, FRAMES, HEIGHT, WIDTH, build_tiny_models, write
 from gradio_client.exceptions import AppError  # noqa: E402
 from test_space import _serve  # noqa: E402
 
-from modeling_gcnrefine.demo import load_app  # noqa: E402
+from modeling_gcnrefine.commands.demo import load_app  # noqa: E402
 
 MAX_VIDEO_FRAMES = 6  # below FRAMES: every good request is cut, which the summary must say
 
@@ -56,7 +56,8 @@ def _upload(client, path: Path, threshold: float = 0.0):
 
 
 def _check_outputs(overlay, npz_path) -> None:
-    from modeling_gcnrefine.video import NPZ_KEYS, iter_frames
+    from modeling_gcnrefine.video.decode import iter_frames
+    from modeling_gcnrefine.video.pipeline import NPZ_KEYS
 
     overlay_path = Path(overlay["video"] if isinstance(overlay, dict) else overlay)
     assert overlay_path.suffix == ".mp4" and overlay_path.name == "walk_overlay.mp4"
@@ -120,7 +121,7 @@ def test_video_tab_messages_without_serving(app, models, clip, monkeypatch):
     with pytest.raises(ValueError, match="max_video_frames: expected a positive integer"):
         app.build_demo(max_video_frames=0)
 
-    from modeling_gcnrefine.video import DEFAULT_DETECTOR, DEFAULT_POSE_MODEL
+    from modeling_gcnrefine.video.models2d import DEFAULT_DETECTOR, DEFAULT_POSE_MODEL
 
     monkeypatch.delenv(app.DETECTOR_ENV, raising=False)
     monkeypatch.delenv(app.POSE_MODEL_ENV, raising=False)

@@ -16,19 +16,12 @@ import pytest
 import torch
 from _train_worker import PoseDataset, TinyModel, make_model, probe
 
-from modeling_gcnrefine.geometry import random_rotation
+from modeling_gcnrefine.commands.config import add_training_arguments, training_arguments_from_namespace
+from modeling_gcnrefine.data.augmentation import random_flip_and_rotate, rotation_matrices
 from modeling_gcnrefine.skeleton import flip_poses
-from modeling_gcnrefine.training import (
-    EpochSampler,
-    TrainingArguments,
-    add_training_arguments,
-    evaluate_loss,
-    lr_multiplier,
-    random_flip_and_rotate,
-    rotation_matrices,
-    train,
-    training_arguments_from_namespace,
-)
+from modeling_gcnrefine.training.arguments import TrainingArguments
+from modeling_gcnrefine.training.loop import EpochSampler, evaluate_loss, lr_multiplier, train
+from modeling_gcnrefine.utils.geometry import random_rotation
 
 WORKER = Path(__file__).with_name("_train_worker.py")
 TIMING_KEYS = {"samples_per_s", "epoch_time_s"}

@@ -10,21 +10,12 @@ import pytest
 from _video_fixtures import FPS, FRAMES, HEIGHT, WIDTH, build_tiny_models, write_clip
 
 from modeling_gcnrefine import GCNRefineModel
+from modeling_gcnrefine.commands.video import add_cli
 from modeling_gcnrefine.lifting import TemporalLifterModel
-from modeling_gcnrefine.video import (
-    NPZ_KEYS,
-    PersonTracker,
-    _crop_region,
-    add_cli,
-    box_iou,
-    detect_people,
-    interpolate_missing,
-    iter_frames,
-    load_detector,
-    nms,
-    probe_video,
-    process_video,
-)
+from modeling_gcnrefine.video.decode import iter_frames, probe_video
+from modeling_gcnrefine.video.models2d import _crop_region, detect_people, load_detector
+from modeling_gcnrefine.video.pipeline import NPZ_KEYS, interpolate_missing, process_video
+from modeling_gcnrefine.video.tracking import PersonTracker, box_iou, nms
 
 
 def box(cx: float, cy: float, w: float, h: float) -> list[float]:

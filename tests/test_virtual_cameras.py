@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from modeling_gcnrefine.geometry import project
-from modeling_gcnrefine.virtual_cameras import (
+from modeling_gcnrefine.data.virtual_cameras import (
     ActionFilming,
     VirtualCameraSettings,
     draw_view,
     look_at,
     virtual_sequences,
 )
+from modeling_gcnrefine.utils.geometry import project
 
 
 def _standing_motion(frames=40):

@@ -13,6 +13,8 @@ from transformers import PreTrainedConfig
 
 # Human3.6M-17, anatomical convention (same values as skeleton.H36M_JOINTS_LEFT/RIGHT, checked by a test).
 _H36M_JOINTS_LEFT = (4, 5, 6, 11, 12, 13)
+
+
 _H36M_JOINTS_RIGHT = (1, 2, 3, 14, 15, 16)
 
 
@@ -144,6 +146,3 @@ class LifterConfig(PreTrainedConfig):
             frames += (width - 1) * dilation
             dilation *= width
         return frames
-
-
-__all__ = ["LifterConfig"]

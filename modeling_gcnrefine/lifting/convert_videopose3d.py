@@ -21,12 +21,10 @@ augmentation assumes one layout for input and output, so use ``flip_test=False``
 
 from __future__ import annotations
 
-import argparse
 import os
 import pickle
 import re
 import shutil
-import sys
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -269,57 +267,3 @@ def convert_videopose3d(
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out
-
-
-def _cli_convert(args: argparse.Namespace) -> int:
-    try:
-        out = convert_videopose3d(
-            args.checkpoint,
-            args.out_dir,
-            force=args.force,
-            filter_widths=args.filter_widths,
-            channels=args.channels,
-            key=args.key,
-            causal=args.causal,
-            dense=args.dense,
-        )
-    except (ValueError, OSError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(f"saved TemporalLifterModel to {out}")
-    return 0
-
-
-def add_convert_cli(commands: argparse._SubParsersAction) -> None:
-    """Add ``convert CKPT OUT_DIR`` to ``commands``, the subparsers of the ``gcnrefine lift`` group
-    (built by :func:`modeling_gcnrefine.lifting.cli.add_cli`)."""
-    convert = commands.add_parser(
-        "convert",
-        help="convert an official VideoPose3D checkpoint into a save_pretrained folder",
-        description=(
-            "Read CKPT with torch.load(weights_only=True) and save the lifter to OUT_DIR. Official "
-            "training checkpoints also pickle a numpy RandomState, which is refused; the error explains "
-            "how to re-save only the weights."
-        ),
-    )
-    convert.add_argument("checkpoint", help="VideoPose3D checkpoint, e.g. pretrained_h36m_cpn.bin")
-    convert.add_argument("out_dir", help="output folder (config.json + model.safetensors)")
-    convert.add_argument(
-        "--filter-widths", type=int, nargs="+", default=None, help="checked against the weights"
-    )
-    convert.add_argument("--channels", type=int, default=None, help="checked against the weights")
-    convert.add_argument(
-        "--key", default="model_pos", help="checkpoint entry with the weights (default model_pos)"
-    )
-    convert.add_argument("--causal", action="store_true", help="the checkpoint was trained causal")
-    convert.add_argument("--dense", action="store_true", help="the checkpoint uses dense (undilated) blocks")
-    convert.add_argument("--force", action="store_true", help="write into an existing non-empty OUT_DIR")
-    convert.set_defaults(func=_cli_convert)
-
-
-__all__ = [
-    "add_convert_cli",
-    "convert_videopose3d",
-    "lifter_from_videopose3d_state_dict",
-    "load_videopose3d_checkpoint",
-]

@@ -32,14 +32,15 @@ from transformers.utils import ModelOutput
 
 from .configuration_lifter import LifterConfig
 
-try:  # the package's one definition of the normalisation, when the package is installed
-    from modeling_gcnrefine.geometry import normalize_screen_coordinates
-except ImportError:  # standalone copy next to a checkpoint (remote code): the same formula
 
-    def normalize_screen_coordinates(pixels: np.ndarray, width: int, height: int) -> np.ndarray:
-        """Map pixels to [-1, 1] along x keeping the aspect ratio (VideoPose3D's normalisation)."""
-        pixels = np.asarray(pixels)
-        return pixels / width * 2 - np.array([1.0, height / width], dtype=pixels.dtype)
+def normalize_screen_coordinates(pixels: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Map pixels to [-1, 1] along x keeping the aspect ratio (VideoPose3D's normalisation).
+
+    The same formula as ``utils.geometry.normalize_screen_coordinates`` (a test keeps them equal): this
+    file travels with a checkpoint and imports nothing outside the lifter's model files.
+    """
+    pixels = np.asarray(pixels)
+    return pixels / width * 2 - np.array([1.0, height / width], dtype=pixels.dtype)
 
 
 @dataclass
@@ -242,6 +243,3 @@ class TemporalLifterModel(PreTrainedModel):
             out = out[0]
         out = out.float()
         return out.to(keypoints_2d.device) if is_torch else out.cpu().numpy()
-
-
-__all__ = ["LifterOutput", "TemporalLifterModel"]

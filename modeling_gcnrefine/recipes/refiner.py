@@ -1,0 +1,194 @@
+"""Train the refiner on BlendMimic3D backbone predictions (`gcnrefine train`).
+
+Data: (backbone prediction, ground truth) windows of SS1 + SS2 from ``gcnrefine backbone``'s
+out-of-fold prediction files, mixing the ``occluded`` and ``visible_only`` detection presets (so the
+model learns to fix occlusions and to leave good poses alone) and several detection seeds
+(augmentation). Whole motions are held out for validation; SS3 is never read here. Each batch gets a
+random mirror and a random viewpoint change (yaw over the full circle, tilt within ±20°), the same for
+input and target: without it a refiner learns the training cameras (DESIGN.md).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..configuration_gcnrefine import GCNRefineConfig
+from ..data.augmentation import random_flip_and_rotate
+from ..data.blendmimic3d import load_blendmimic3d
+from ..data.predictions import load_predictions
+from ..data.sequences import CameraSequence, camera_sequences, detect
+from ..data.virtual_cameras import action_filmings, load_settings, virtual_sequences
+from ..data.windows import RefinerSequences, RefinerWindows
+from ..modeling_gcnrefine import GCNRefineModel
+from ..training.arguments import TrainingArguments
+from ..training.loop import train
+from .backbone import aligned_predictions, prediction_path
+
+DEFAULT_PRESETS = ("occluded", "visible_only")
+
+
+@dataclass
+class RefinerDataSettings:
+    """Which backbone predictions become training windows.
+
+    presets / seeds: prediction files ``train_<preset>_seed<seed>.npz`` of the backbone folder.
+    val_motions_per_subject: whole motions (an action and its `_multi` variant) held out per subject.
+    val_subjects: hold out these whole subjects instead (e.g. ("SS2",): unseen scene and cameras).
+    subjects: use only these subjects' sequences (empty: all of SS1 + SS2), e.g. the ones a pretrained
+        lifter never saw, so the refiner learns its errors on unseen data only.
+    stride: window centres every `stride` frames (1 = every frame; the epoch subsamples anyway).
+    limit: first rows of the train split only (small runs).
+    virtual_seeds: detection seeds of the virtual-view prediction files ``virtual_<preset>_seed<seed>.npz``
+        (``gcnrefine backbone --virtual-views N``) to add, in training and validation alike; empty = none.
+    rotate: turn each training window by a random yaw and tilt (input and target alike). Without it the
+        refiner sees only the training cameras' viewpoints; with it, it cannot tell depth from width.
+    """
+
+    presets: tuple[str, ...] = DEFAULT_PRESETS
+    seeds: tuple[int, ...] = (0, 1)
+    val_motions_per_subject: int = 2
+    val_subjects: tuple[str, ...] = ()  # if given, hold out these whole subjects instead (unseen cameras)
+    subjects: tuple[str, ...] = ()
+    stride: int = 1
+    limit: int | None = None
+    split_seed: int = 0
+    virtual_seeds: tuple[int, ...] = ()  # not in the paper: new viewpoints of SS1/SS2 (virtual_cameras.py)
+    rotate: bool = True  # not in the paper; MODEL.md's calibration run gained ~5 % on SS3 with it
+
+
+def validation_motions(sequences: Sequence[CameraSequence], per_subject: int, seed: int = 0) -> set[tuple[str, str]]:
+    """Held-out motions: ``per_subject`` per subject, chosen by a seeded shuffle."""
+    rng = np.random.default_rng(seed)
+    chosen = set()
+    for subject in sorted({s.subject for s in sequences}):
+        motions = sorted({s.motion for s in sequences if s.subject == subject})
+        if per_subject >= len(motions):
+            raise ValueError(f"val_motions_per_subject: expected fewer than {len(motions)} for {subject}, got {per_subject}")
+        for i in rng.permutation(len(motions))[:per_subject]:
+            chosen.add(motions[i])
+    return chosen
+
+
+def backbone_dirs(backbone_dir: str | Path | Sequence[str | Path]) -> list[Path]:
+    """One backbone folder or several (the predictions of several lifters), as a non-empty list."""
+    dirs = [Path(backbone_dir)] if isinstance(backbone_dir, str | Path) else [Path(d) for d in backbone_dir]
+    if not dirs or len(set(dirs)) != len(dirs):
+        raise ValueError(f"backbone_dir: expected one folder or several distinct ones, got {backbone_dir!r}")
+    return dirs
+
+
+def load_refiner_sequences(
+    backbone_dir: str | Path | Sequence[str | Path], dataset_source: Any, settings: RefinerDataSettings
+) -> tuple[RefinerSequences, RefinerSequences]:
+    """(train, validation) sequences from the backbone folders' train prediction files.
+
+    Several folders (lifters) add each one's predictions of the same sequences; the held-out motions are
+    the same for all. Keys of a second or later folder carry its name before the preset.
+    """
+
+    dataset = load_blendmimic3d(dataset_source)
+    sequences = camera_sequences(dataset["train"], settings.limit)  # SS1 + SS2 only
+    if any(s.subject == "SS3" for s in sequences):
+        raise ValueError("dataset: the train split holds SS3, the test subject; refusing to train on it")
+    if settings.subjects:
+        found = sorted({s.subject for s in sequences})
+        if not set(settings.subjects) <= set(found):
+            raise ValueError(f"subjects: expected some of {found}, got {list(settings.subjects)}")
+        sequences = [s for s in sequences if s.subject in settings.subjects]
+    if settings.val_subjects:
+        held_out = {s.motion for s in sequences if s.subject in settings.val_subjects}
+    else:
+        held_out = validation_motions(sequences, settings.val_motions_per_subject, settings.split_seed)
+    filmings = None
+    if settings.virtual_seeds:
+
+        subjects = {s.subject for s in sequences}
+        filmings = [f for f in action_filmings(dataset["train"], settings.limit) if f.subject in subjects]
+    train, val = RefinerSequences(), RefinerSequences()
+    views_by_settings: list = []  # (settings, views): folders filmed with the same settings share them
+    for index, folder in enumerate(backbone_dirs(backbone_dir)):
+        tag = "" if index == 0 else f"{folder.name}:"
+        _add_backbone(folder, tag, sequences, filmings, views_by_settings, held_out, settings, train, val)
+    return train, val
+
+
+def _add_backbone(folder: Path, tag: str, sequences, filmings, views_by_settings, held_out, settings, train, val) -> None:
+    """Append one backbone folder's prediction files to ``train`` and ``val``."""
+
+    files = [(sequences, "train", preset, seed) for preset in settings.presets for seed in settings.seeds]
+    if settings.virtual_seeds:
+
+        virtual = load_settings(folder)
+        if virtual is None:
+            raise ValueError(
+                f"backbone_dir: expected virtual views in {folder} (run `gcnrefine backbone --virtual-views N`)"
+            )
+        views = next((v for known, v in views_by_settings if known == virtual), None)
+        if views is None:
+            views = virtual_sequences(filmings, virtual)
+            views_by_settings.append((virtual, views))
+        files += [(views, "virtual", preset, seed) for preset in settings.presets for seed in settings.virtual_seeds]
+    for group, split, preset, seed in files:
+        path = prediction_path(folder, split, preset, seed)
+        if not path.exists():
+            raise ValueError(f"backbone_dir: expected {path} (run `gcnrefine backbone` first), not found")
+        for s, predicted in zip(group, aligned_predictions(load_predictions(path), group, path.name)):
+            _, confidence = detect(s, preset, seed)  # deterministic: the same detections the backbone saw
+            part = val if s.motion in held_out else train
+            part.inputs.append(predicted)
+            part.targets.append(s.poses_3d)
+            part.visibility.append(s.visibility)
+            part.confidence.append(confidence)
+            label = preset if split == "train" else f"{split}/{preset}"
+            part.keys.append((*s.key, tag + label, seed))
+
+
+def train_refiner(
+    backbone_dir: str | Path | Sequence[str | Path],
+    output_dir: str | Path,
+    config=None,
+    dataset_source: Any = None,
+    data_settings: RefinerDataSettings | None = None,
+    training_args=None,
+):
+    """Train a :class:`GCNRefineModel` on backbone predictions (one folder, or several: several lifters);
+    returns the training result."""
+
+    config = config or GCNRefineConfig()
+    data_settings = data_settings or RefinerDataSettings()
+    training_args = training_args or TrainingArguments(output_dir=str(output_dir), metric_for_best="loss_mpjpe")
+    train_sequences, val_sequences = load_refiner_sequences(backbone_dir, dataset_source, data_settings)
+    with_confidence = config.in_channels == 4
+    train_data = RefinerWindows(train_sequences, config.num_frames, data_settings.stride, with_confidence)
+    val_data = RefinerWindows(val_sequences, config.num_frames, max(data_settings.stride, 4), with_confidence)
+    torch.manual_seed(training_args.seed)
+    model = GCNRefineModel(config)
+
+    def augment(batch, generator):
+        rotate = data_settings.rotate
+        if not with_confidence:
+            return random_flip_and_rotate(batch, generator, keys=("poses_3d", "labels"), rotate=rotate)
+        # Mirroring swaps left/right joints, so confidence rides along as a 3-vector whose norm
+        # survives the rotation and the x negation.
+        carried = {**batch, "confidence": batch["confidence"][..., None].expand(-1, -1, -1, 3) / 3**0.5}
+        out = random_flip_and_rotate(carried, generator, keys=("poses_3d", "labels", "confidence"), rotate=rotate)
+        return {**out, "confidence": torch.linalg.vector_norm(out["confidence"], dim=-1)}
+
+    result = train(model, train_data, val_data, args=training_args, batch_transform=augment)
+    meta = {
+        "backbone_dirs": [str(d) for d in backbone_dirs(backbone_dir)],
+        "train_sequences": len(train_sequences.keys),
+        "val_sequences": len(val_sequences.keys),
+        "val_motions": sorted({(k[0], k[1].removesuffix("_multi")) for k in val_sequences.keys}),
+        "train_windows": len(train_data),
+        "val_windows": len(val_data),
+    }
+    (Path(output_dir) / "data.json").write_text(json.dumps(meta, indent=2))
+    return result
