@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from huggingface_hub import DatasetCardData, HfApi
 from tqdm.auto import tqdm
 
 import modeling_gcnrefine
@@ -28,6 +29,7 @@ from modeling_gcnrefine.data import builder, upstream
 from modeling_gcnrefine.data.blendmimic3d import dataset_summary, load_blendmimic3d
 from modeling_gcnrefine.skeleton import BLENDMIMIC3D_UPSTREAM_TO_ANATOMICAL, H36M
 from modeling_gcnrefine.utils.geometry import project
+from modeling_gcnrefine.utils.io import set_default_mode
 
 CARD_TEMPLATE = "dataset_card_template.md"
 
@@ -74,7 +76,6 @@ def render_card(
     """
     import datasets
     from datasets.info import DatasetInfosDict
-    from huggingface_hub import DatasetCardData
 
 
     configs = [name for name in upstream.CONFIG_NAMES if name in stats]
@@ -234,6 +235,7 @@ def export_blendmimic3d(
         if out_dir.exists():
             old = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.old-"))
             os.replace(out_dir, old / "data")
+        set_default_mode(staging)
         os.replace(staging, out_dir)
         if old is not None:
             shutil.rmtree(old)
@@ -253,7 +255,6 @@ def push_to_hub(
     commit_message: str = "Upload BlendMimic3D (parquet + dataset card)",
 ) -> Any:
     """Upload an exported folder to the Hub dataset repo ``repo_id`` (created if needed)."""
-    from huggingface_hub import HfApi
 
     out_dir = Path(out_dir)
     if not (out_dir / "README.md").is_file():

@@ -59,6 +59,7 @@ from scipy.spatial.transform import Rotation
 from modeling_gcnrefine.data.blendmimic3d import H36M_SPLITS
 from modeling_gcnrefine.data.builder import sequence_features
 from modeling_gcnrefine.utils.geometry import world_to_camera
+from modeling_gcnrefine.utils.io import set_default_mode
 
 # VideoPose3D keeps these 17 of the 32 mocap joints, giving Human3.6M-17 order.
 H36M_32_TO_17: tuple[int, ...] = (0, 1, 2, 3, 6, 7, 8, 12, 13, 14, 15, 17, 18, 19, 25, 26, 27)
@@ -126,6 +127,7 @@ def write_cameras_npz(
     os.close(handle)
     try:
         np.savez(partial, **arrays)
+        set_default_mode(partial)
         os.replace(partial, path)
     finally:
         if os.path.exists(partial):

@@ -18,7 +18,7 @@ from .skeleton import (
     H36M_SPINE,
 )
 
-# Temporal-derivative loss weights (MODEL.md): 1 for wrists and ankles, 2.5 for elbows and knees, 4 elsewhere.
+# Temporal-derivative loss weights (the paper's): 1 for wrists and ankles, 2.5 for elbows and knees, 4 elsewhere.
 _VELOCITY_WEIGHTS = [4.0, 4.0, 2.5, 1.0, 4.0, 2.5, 1.0, 4.0, 4.0, 4.0, 4.0, 4.0, 2.5, 1.0, 4.0, 2.5, 1.0]
 
 

@@ -79,7 +79,7 @@ class GraphAdjacency(nn.Module):
 
 
 class GraphConvUnit(nn.Module):
-    """Spatial-temporal graph convolution unit C_in -> C_out (MODEL.md, "Graph convolution unit").
+    """Spatial-temporal graph convolution unit C_in -> C_out (the paper's graph convolution unit).
 
     1x1 projection to K*C_out channels, one chunk per neighbour class; aggregation over the graph;
     BatchNorm, ReLU, Dropout, 1x1 convolution, BatchNorm, Dropout; residual; ReLU.
@@ -230,7 +230,7 @@ class GCNRefineModel(GCNRefinePreTrainedModel):
 
         self.input_norm = nn.BatchNorm1d(num_joints * config.in_channels, eps=config.input_norm_eps, momentum=momentum)
         widths = [config.in_channels, *config.joint_channels]
-        # The first unit has no residual (MODEL.md); the others add identity or a projection.
+        # The first unit has no residual (as in the paper); the others add identity or a projection.
         self.joint_units = nn.ModuleList(
             GraphConvUnit(widths[i], widths[i + 1], residual=i > 0, config=config) for i in range(len(widths) - 1)
         )

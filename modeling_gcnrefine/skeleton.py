@@ -70,7 +70,7 @@ H36M_PART_PAIRS: tuple[tuple[str, str], ...] = (("left_arm", "right_arm"), ("lef
 
 
 # Slot permutation that turns upstream BlendMimic3D arrays into the anatomical convention
-# (DATA.md: the upstream extractor writes the person's left leg into Human3.6M's right-leg slots
+# (checked on the upstream files: the extractor writes the person's left leg into Human3.6M's right-leg slots
 # and so on). It swaps every left/right pair, so it is its own inverse.
 BLENDMIMIC3D_UPSTREAM_TO_ANATOMICAL: tuple[int, ...] = (0, 4, 5, 6, 1, 2, 3, 7, 8, 9, 10, 14, 15, 16, 11, 12, 13)
 

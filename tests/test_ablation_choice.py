@@ -1,15 +1,18 @@
-"""The ablation's variant choice: no harm on clean validation input first, then occluded MPJPE."""
+"""The ablation's variant choice (no harm on clean validation input first, then occluded MPJPE) and
+the presets it chooses among."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
+import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-
-spec = importlib.util.spec_from_file_location("ablation", REPO_ROOT / "benchmarks" / "ablation.py")
-ablation = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(ablation)
+from modeling_gcnrefine import GCNRefineConfig
+from modeling_gcnrefine.modeling_gcnrefine import DEFAULT_CHECKPOINT_NAME, SHIPPED_CHECKPOINTS_DIR
+from modeling_gcnrefine.recipes.presets import (
+    COMPACT_CHECKPOINT_NAME,
+    RELEASED_VARIANT,
+    choose_variant,
+    refiner_config,
+)
 
 
 def _table(**rows):
@@ -18,7 +21,7 @@ def _table(**rows):
 
 def test_harmful_variants_lose_even_when_best_under_occlusion():
     table = _table(occluded=(75.0, 60.0, 72.0, 71.6), visible_only=(58.0, 70.0, 56.0, 56.5))
-    assert ablation.choose_variant(table) == "residual"  # paper: best occluded but 21 % worse clean; 71.6 ties 72
+    assert choose_variant(table) == "residual"  # paper: best occluded but 21 % worse clean; 71.6 ties 72
 
 
 def test_virtual_rows_count_for_harm_and_for_the_score():
@@ -28,4 +31,24 @@ def test_virtual_rows_count_for_harm_and_for_the_score():
         **{"virtual/occluded": (100.0, 99.0, 99.0, 98.0), "virtual/visible_only": (85.0, 84.0, 86.5, 84.0)},
     )
     # residual does harm on unseen viewpoints (86.5 > 1.01 x 85); residual+confidence wins on the mean.
-    assert ablation.choose_variant(table) == "residual+confidence"
+    assert choose_variant(table) == "residual+confidence"
+
+
+def test_table_without_any_variant_column_is_refused():
+    with pytest.raises(ValueError, match="expected columns among"):
+        choose_variant({"occluded": {"backbone": 75.0, "mystery": 70.0}})
+
+
+def test_unknown_variant_is_refused():
+    with pytest.raises(ValueError, match="variant: expected one of"):
+        refiner_config("residual+magic")
+
+
+@pytest.mark.parametrize(("name", "compact"), [(DEFAULT_CHECKPOINT_NAME, False), (COMPACT_CHECKPOINT_NAME, True)])
+def test_shipped_checkpoints_are_the_released_presets(name, compact):
+    # Guards the names: reproduce.py writes these folders from these presets.
+    shipped = GCNRefineConfig.from_pretrained(SHIPPED_CHECKPOINTS_DIR / name).to_dict()
+    preset = refiner_config(RELEASED_VARIANT, compact=compact).to_dict()
+    fields = ("joint_channels", "part_channels", "fusion_channels", "non_local_channels", "predict_residual",
+              "in_channels", "num_frames")
+    assert {f: shipped[f] for f in fields} == {f: preset[f] for f in fields}

@@ -1,1 +1,4 @@
-"""TODO package docstring."""
+"""BlendMimic3D and the arrays derived from it: the upstream reader and `datasets` builder, loading and
+splits, camera sequences, simulated detections and their files, virtual cameras, prediction files,
+training windows and augmentation.
+"""

@@ -1,4 +1,7 @@
-"""TODO docstring (from modeling_gcnrefine/training.py)."""
+"""Batch augmentation shared by the lifter's and the refiner's training: a random left/right mirror and
+a random viewpoint rotation (yaw about the vertical axis, a small tilt), applied identically to inputs
+and targets.
+"""
 
 from __future__ import annotations
 

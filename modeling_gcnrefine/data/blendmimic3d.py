@@ -1,12 +1,8 @@
-"""BlendMimic3D for training and evaluation: loading, validation splits and torch windows.
+"""BlendMimic3D for training and evaluation: loading, validation splits and summaries.
 
 ``load_blendmimic3d`` returns the ``datasets.DatasetDict`` from a raw upstream folder (built once
-and cached), an exported folder (parquet + dataset card), or a Hub repository id. The windowing
-helpers are generic: they take per-sequence numpy arrays from the caller (2D keypoints, a
-lifter's 3D predictions, ...) and serve centred, edge-replicated windows as float32 tensors.
-
-``datasets`` (the ``data`` extra) is needed by the loading and split functions only; the windows
-work on plain arrays.
+and cached), an exported folder (parquet + dataset card), or a Hub repository id. ``datasets`` (the
+``data`` extra) is needed by every function here.
 """
 
 from __future__ import annotations
@@ -18,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from huggingface_hub import snapshot_download
+from huggingface_hub.errors import LocalEntryNotFoundError, RepositoryNotFoundError
 
 from .builder import build_blendmimic3d, is_raw_layout
 from .upstream import CONFIG_NAMES, ENV_VAR, JOINT_CONVENTIONS, SPLIT_SUBJECTS, download_upstream
@@ -78,8 +76,6 @@ def load_blendmimic3d(
             )
         local = path
     elif isinstance(source, str) and _REPO_ID.match(source) and not path.exists():
-        from huggingface_hub import snapshot_download
-        from huggingface_hub.errors import LocalEntryNotFoundError, RepositoryNotFoundError
 
         try:
             # The whole repo: datasets resolves every config of the card, not only the one asked for.

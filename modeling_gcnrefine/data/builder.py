@@ -1,4 +1,8 @@
-"""TODO docstring (from dataset_scripts/blendmimic3d_builder.py)."""
+"""The `datasets` builder for BlendMimic3D: features of the ``sequences`` and ``multiview`` configs,
+the dataset description, and building (and caching) a `DatasetDict` from a raw upstream folder.
+
+The raw files are read by :mod:`.upstream`; ``datasets`` (the ``data`` extra) is needed here only.
+"""
 
 from __future__ import annotations
 

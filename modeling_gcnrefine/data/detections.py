@@ -3,7 +3,7 @@
 From ground-truth 2D keypoints, visibility labels and the image size, :func:`simulate_detections`
 returns the keypoints and per-keypoint confidences that a CPN-like detector would plausibly return.
 It lets lifters and the refiner be trained and evaluated on BlendMimic3D without running a detector
-on the (unavailable) videos.
+on the videos, with error levels that can be varied at will.
 
 Error model (every number is a field of :class:`DetectionNoiseConfig`; lengths are fractions of
 the image size ``S = (width + height) / 2``, the normalisation of the follow-up benchmark below):
@@ -13,7 +13,7 @@ the image size ``S = (width + height) / 2``, the normalisation of the follow-up 
   process with correlation time ``jitter_correlation_frames``. Consecutive video frames look almost
   alike, so a per-frame detector errs alike on them. The mean Euclidean error of 2D Gaussian noise
   is ``sigma * sqrt(pi / 2)``, so the default 0.0048 gives about 6 px at S = 1000 px, the calibration
-  target the project adopted for CPN-quality detections of visible joints (issue 4). That figure is
+  target the project adopted for CPN-quality detections of visible joints. That figure is
   an assumption of this project, not a number read from one of the sources below.
 - A keypoint is *hidden* when its visibility label is False (BlendMimic3D's labels come from ray
   casting and mean "occluded or out of frame") or when its ground truth lies outside

@@ -1,4 +1,6 @@
-"""TODO docstring (from modeling_gcnrefine/backbone.py)."""
+"""The record every stage passes along: one camera's view of one motion (`CameraSequence`), built from
+the ``sequences`` config, with the detections a preset and seed give it.
+"""
 
 from __future__ import annotations
 

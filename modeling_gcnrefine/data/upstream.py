@@ -1,6 +1,7 @@
-"""BlendMimic3D as a ``datasets`` builder: upstream annotation files in, typed Arrow/parquet out.
+"""Reading the upstream BlendMimic3D files: layout, constants, cameras, actions and checks, and the
+pinned download.
 
-The builder reads the upstream folder layout (DATA.md)::
+The upstream folder layout::
 
     S1/ S2/ S3/
       Cameras/matrices_S?.npz              K (4,3,3), RT (4,3,4), P (4,3,4)
@@ -9,7 +10,7 @@ The builder reads the upstream folder layout (DATA.md)::
       D3_Positions/<Action>/<Action>.npz        positions_3d: (T,17,3) world metres, z up
       Occlusions/<Action>/occluded_kpt.npz      Cam_0..Cam_3: (T,17) 1 = visible, 0 = occluded
 
-and writes two configs:
+from which :mod:`.builder` makes two configs:
 
 - ``sequences`` (default): one row per subject, action and camera;
 - ``multiview``: one row per subject and action, the four cameras stacked on axis 1 (time first,
@@ -19,10 +20,6 @@ Splits follow the paper: ``train`` = SS1 + SS2, ``test`` = SS3. Joints are Human
 anatomical convention unless ``joint_convention="upstream"`` (the upstream files are mirrored
 left/right, see :data:`modeling_gcnrefine.skeleton.BLENDMIMIC3D_UPSTREAM_TO_ANATOMICAL`).
 
-datasets 5 no longer runs loading scripts, so this module is a conversion tool (see
-``export_blendmimic3d.py`` for the parquet + dataset card that the Hub loads with no code). It is
-deliberately not called ``blendmimic3d.py``: a folder holding ``<folder name>.py`` makes
-``load_dataset`` refuse it.
 """
 
 from __future__ import annotations
@@ -43,6 +40,7 @@ from tqdm.auto import tqdm
 
 from ..skeleton import H36M, mirror_blendmimic3d
 from ..utils.geometry import project, world_to_camera
+from ..utils.io import set_default_mode
 
 try:  # the ``data`` extra; the plain readers below work without it
     import datasets
@@ -505,6 +503,7 @@ def download_upstream(
                 )
             if not head.startswith(b"PK"):
                 raise BlendMimic3DFileError(f"{upstream_url(path, commit)}: download is not an .npz archive")
+            set_default_mode(partial)
             os.replace(partial, target)
         finally:
             if os.path.exists(partial):

@@ -1,18 +1,14 @@
 """Virtual cameras: new viewpoints of the training motions, for refiner training data.
 
-Why: a lifter trained on a few fixed cameras is biased on a viewpoint it has not seen. All of
-BlendMimic3D's SS1/SS2 cameras stand 1.75-2.0 m high and look down 12-26°; two of SS3's stand
-1.0-1.3 m high and look level, and there the built-in lifter tilts the whole body by ~15° (the
-error a single rotation per sequence removes is 16 mm of SS3's 111 mm, 2 mm on SS1/SS2). A
-refiner trained only on predictions from the training cameras never sees that kind of error. The
-paper's refiner did: its VideoPose3D was trained on Human3.6M, so every BlendMimic3D prediction it
-learned from carried the domain gap it had to fix.
+Why: a lifter trained on a few fixed cameras is biased on a viewpoint it has not seen, and a refiner
+trained only on its predictions from those cameras never sees that kind of error. BlendMimic3D's
+SS1/SS2 cameras all stand high and look down; SS3 has low, level cameras (the README's viewpoint
+diagnosis measures what that costs).
 
 Here each training motion (world coordinates, SS1/SS2 only) is filmed again by random pinhole
 cameras placed around the subject (`VirtualCameraSettings`: height, distance, aim, roll, focal
 length and image size drawn uniformly from broad ranges, knee height to ceiling mount). The ranges
-were set once, after the diagnosis above had shown that SS3's cameras stand lower than SS1/SS2's;
-they were not tuned on any SS3 result. The 2D keypoints are the exact projections; occlusion labels are borrowed from
+were set once from the camera heights alone and were not tuned on any SS3 result. The 2D keypoints are the exact projections; occlusion labels are borrowed from
 the real camera nearest in azimuth (Blender's ray casting cannot be rerun here) and anything outside
 the image is marked occluded. The out-of-fold lifters then predict these views, so the refiner
 learns to correct a lifter on viewpoints the lifter never saw. Views are a pure function of the

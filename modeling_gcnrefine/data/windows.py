@@ -1,4 +1,7 @@
-"""TODO docstring (from modeling_gcnrefine/backbone.py, modeling_gcnrefine/data.py, modeling_gcnrefine/train_refiner.py)."""
+"""Torch datasets of fixed-length windows over per-sequence arrays: centred, edge-replicated windows
+for the refiner (`PoseWindows`, `RefinerWindows`) and receptive-field chunks for the lifter
+(`LifterChunks`).
+"""
 
 from __future__ import annotations
 

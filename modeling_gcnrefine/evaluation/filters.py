@@ -1,4 +1,6 @@
-"""TODO docstring (from modeling_gcnrefine/evaluation.py)."""
+"""Classical temporal filters applied to whole pose sequences (Savitzky-Golay, Gaussian, One-Euro),
+and tuning their parameters on validation records: the baselines a learned refiner is compared with.
+"""
 
 from __future__ import annotations
 
@@ -60,7 +62,7 @@ def one_euro_smooth(
     beta * |dx_hat|``, the speed in units per second (m/s for poses in metres) estimated from the
     previous *filtered* value (as in the paper's pseudo-code) and low-passed at ``d_cutoff``. Causal,
     so it lags; on a ramp of speed ``v`` with ``beta = 0`` the steady lag is ``v / (2 pi min_cutoff)``.
-    ``fps`` is the frame rate; BlendMimic3D's is not stated in DATA.md, 50 is an assumption (a
+    ``fps`` is the frame rate; BlendMimic3D's is not stated upstream, 50 is an assumption (a
     different rate only rescales the tuned ``min_cutoff``/``beta``). Vectorised over joints and axes.
     """
     poses = _check_poses(poses, "poses")

@@ -1,8 +1,7 @@
-"""Evaluation protocol: per-action metrics, occlusion views, classical filters, goals and the report.
+"""Evaluation records and their metrics: per-action tables, occlusion views, method comparison.
 
 Everything here works on plain arrays, one camera sequence at a time (:class:`SequenceRecord`);
-producing the predictions (lifter, refiner, detections) is the caller's job. The protocol follows
-MODEL.md (Evaluation):
+producing the predictions (lifter, refiner, detections) is the caller's job. The protocol:
 
 - Poses are made root-relative (joint 0 subtracted on both sides) before any metric, so a global
   translation of the prediction never counts. MPJPE is the mean over all 17 joints (the root
@@ -19,11 +18,6 @@ MODEL.md (Evaluation):
 
 Values are JSON-native (``float``, ``int``, ``str``, ``None`` for "not measurable", string keys), so
 an evaluation dict equals ``json.loads(json.dumps(it))``.
-
-Classical baselines are the Savitzky-Golay (:func:`scipy.signal.savgol_filter`), Gaussian
-(:func:`scipy.ndimage.gaussian_filter1d`) and One-Euro filters (Casiez, Roussel, Vogel, "1€ Filter:
-A Simple Speed-based Low-pass Filter for Noisy Input in Interactive Systems", CHI 2012), each
-applied per sequence and tuned with :func:`tune_filter` on validation sequences, never on SS3.
 """
 
 from __future__ import annotations

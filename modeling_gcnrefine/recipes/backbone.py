@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from tqdm.auto import tqdm
 
 from ..data.augmentation import random_flip_and_rotate
 from ..data.blendmimic3d import load_blendmimic3d
+from ..data.detections import PRESETS
 from ..data.predictions import load_predictions, save_predictions
 from ..data.sequences import CameraSequence, camera_sequences, detect, root_relative
 from ..data.virtual_cameras import VirtualCameraSettings, action_filmings, virtual_sequences
@@ -40,6 +41,7 @@ from ..lifting.configuration_lifter import LifterConfig
 from ..lifting.modeling_lifter import TemporalLifterModel
 from ..training.arguments import TrainingArguments
 from ..training.loop import train
+from ..utils.checks import check_int, check_number, check_path, check_sequence
 from ..utils.geometry import normalize_screen_coordinates
 
 TRAIN_PRESET = "visible_only"
@@ -61,45 +63,92 @@ def assign_folds(sequences: Sequence[CameraSequence]) -> list[int]:
     return [fold_of[s.motion] for s in sequences]
 
 
+def _help(text: str) -> dict[str, str]:
+    return {"help": text}
+
+
 @dataclass
 class BackboneSettings:
-    """Settings of :func:`run_backbone`.
+    """Settings of :func:`run_backbone`: the lifters, their training and which predictions to write.
 
-    channels / filter_widths: the lifter (VideoPose3D's 1024 channels and [3, 3, 3] by default there;
-        512 here keeps the whole CPU run under an hour).
-    epochs / samples_per_epoch / batch_size / learning_rate / lr_decay: lifter training (chunks of
-        `chunk` output frames; 3-5 minutes per lifter on an idle 2-core CPU with the defaults).
-    train_seeds: detection seeds of the `visible_only` training inputs (augmentation).
-    train_presets / test_presets / prediction_seeds: which predictions to write.
-    limit: use only the first `limit` rows of each split (CI-sized runs).
-    lifter_views: virtual camera views per action added to each lifter's training motions
-        (virtual_cameras.py); 0 trains on the real cameras only, like VideoPose3D.
-    pretrained_lifter: folder or Hub id of a lifter trained outside BlendMimic3D that predicts every
-        sequence instead of trained ones (the paper's protocol; ``channels`` to ``lifter_views`` then
-        play no part). It must take Human3.6M-17 2D keypoints, as ``pretrained_h36m_cpn.bin`` does.
+    Validated on construction (``ValueError`` naming the field and the bad value); each field's help
+    is also its ``gcnrefine backbone`` / ``gcnrefine lift train`` flag's help.
     """
 
-    channels: int = 512
-    filter_widths: tuple[int, ...] = (3, 3, 3)
-    dropout: float = 0.25
-    epochs: int = 16
-    samples_per_epoch: int | None = 4000
-    batch_size: int = 64
-    chunk: int = 32
-    learning_rate: float = 1e-3
-    lr_decay: float = 0.95  # VideoPose3D's schedule: x0.95 per epoch, no extra halving
-    train_seeds: tuple[int, ...] = (0, 1)
-    train_presets: tuple[str, ...] = ("occluded", "visible_only")
-    test_presets: tuple[str, ...] = (
-        "none", "visible_only", "occluded",
-        "severity_0", "severity_0.001", "severity_0.005", "severity_0.01", "severity_0.03", "severity_0.05",
+    channels: int = field(
+        default=512,
+        metadata=_help("lifter channels (VideoPose3D: 1024; 512 keeps the whole CPU run under an hour)"),
     )
-    prediction_seeds: tuple[int, ...] = (0, 1)
-    test_prediction_seeds: tuple[int, ...] = (100,)
-    limit: int | None = None
-    seed: int = 0
-    lifter_views: int = 0  # not in VideoPose3D: new viewpoints against a fixed-camera bias
-    pretrained_lifter: str | None = None
+    filter_widths: tuple[int, ...] = field(
+        default=(3, 3, 3), metadata=_help("lifter temporal filter widths (receptive field: their product)")
+    )
+    dropout: float = field(default=0.25, metadata=_help("lifter dropout"))
+    epochs: int = field(
+        default=16, metadata=_help("lifter training epochs (3-5 minutes per lifter on a 2-core CPU)")
+    )
+    samples_per_epoch: int | None = field(
+        default=4000, metadata=_help("training chunks drawn per epoch (none: every chunk)")
+    )
+    batch_size: int = field(default=64, metadata=_help("lifter training batch size"))
+    chunk: int = field(default=32, metadata=_help("output frames per training chunk"))
+    learning_rate: float = field(default=1e-3, metadata=_help("lifter learning rate"))
+    lr_decay: float = field(
+        default=0.95,  # VideoPose3D's schedule: x0.95 per epoch, no extra halving
+        metadata=_help("learning-rate factor per epoch"),
+    )
+    train_seeds: tuple[int, ...] = field(
+        default=(0, 1), metadata=_help("detection seeds of the visible_only training inputs (augmentation)")
+    )
+    train_presets: tuple[str, ...] = field(
+        default=("occluded", "visible_only"),
+        metadata=_help("detection presets of the SS1/SS2 (out-of-fold) prediction files"),
+    )
+    test_presets: tuple[str, ...] = field(
+        default=(
+            "none", "visible_only", "occluded",
+            "severity_0", "severity_0.001", "severity_0.005", "severity_0.01", "severity_0.03", "severity_0.05",
+        ),
+        metadata=_help("detection presets of the SS3 prediction files"),
+    )  # fmt: skip
+    prediction_seeds: tuple[int, ...] = field(
+        default=(0, 1), metadata=_help("detection seeds of the SS1/SS2 prediction files")
+    )
+    test_prediction_seeds: tuple[int, ...] = field(
+        default=(100,), metadata=_help("detection seeds of the SS3 prediction files")
+    )
+    limit: int | None = field(default=None, metadata=_help("first N rows of each split only (small runs)"))
+    seed: int = field(default=0, metadata=_help("seed of lifter initialisation and training"))
+    lifter_views: int = field(
+        default=0,  # not in VideoPose3D: new viewpoints against a fixed-camera bias
+        metadata=_help(
+            "virtual camera views per action added to each lifter's training motions (0: the real cameras only)"
+        ),
+    )
+    pretrained_lifter: str | None = field(
+        default=None,
+        metadata=_help(
+            "folder or Hub id of a lifter trained outside BlendMimic3D (Human3.6M-17 2D input, e.g. converted "
+            "by `gcnrefine lift convert`) that predicts every sequence; no lifter is trained and channels to "
+            "lifter_views play no part (the paper's protocol)"
+        ),
+    )
+
+    def __post_init__(self) -> None:
+        for name in ("channels", "epochs", "batch_size", "chunk"):
+            check_int(name, getattr(self, name), 1)
+        check_int("samples_per_epoch", self.samples_per_epoch, 1, optional=True)
+        check_int("limit", self.limit, 1, optional=True)
+        check_int("seed", self.seed, 0)
+        check_int("lifter_views", self.lifter_views, 0)
+        check_sequence("filter_widths", self.filter_widths, non_empty=True, minimum=1)
+        check_number("dropout", self.dropout, 0.0, 1.0)
+        check_number("learning_rate", self.learning_rate, 0.0, low_inclusive=False)
+        check_number("lr_decay", self.lr_decay, 0.0, low_inclusive=False)
+        for name in ("train_seeds", "prediction_seeds", "test_prediction_seeds"):
+            check_sequence(name, getattr(self, name), non_empty=True, minimum=0)
+        for name in ("train_presets", "test_presets"):
+            check_sequence(name, getattr(self, name), non_empty=True, choices=tuple(PRESETS))
+        check_path("pretrained_lifter", self.pretrained_lifter, optional=True)
 
 
 def _training_arguments(output_dir: Path, settings: BackboneSettings, has_eval: bool):

@@ -1,4 +1,6 @@
-"""TODO docstring (from modeling_gcnrefine/evaluation.py)."""
+"""The report's figures (matplotlib, Agg, object-oriented API so pyplot's global backend is untouched):
+MPJPE by number of occluded keypoints, and MPJPE along the detection-noise severity sweep.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""TODO docstring (from modeling_gcnrefine/evaluation.py)."""
+"""The project's goals for a refiner, each measured from an evaluation report and printed beside its
+value, and the occlusion headroom (how much of the occluded-vs-clean gap a method closes).
+"""
 
 from __future__ import annotations
 
@@ -76,7 +78,7 @@ def _measure_compact_gap(report, names):
 
 @dataclass(frozen=True)
 class Goal:
-    """A target from issue 5: ``measure(report, names)`` gives (value or None, detail); passes when
+    """A goal of the project: ``measure(report, names)`` gives (value or None, detail); passes when
     the value is at least (``higher_is_better``) or at most the threshold."""
 
     name: str

@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
 from ..evaluation.records import GCN
 from ..utils.io import write_atomic
 from .goals import check_goals, occlusion_headroom
@@ -149,7 +151,6 @@ def headline(report: dict) -> str:
 
 def render_model_card(report: dict, config: dict, training: dict | None = None, repo_id: str = REPO_ID) -> str:
     """Markdown with the Hub YAML header (license, library, tags, datasets, metrics, model-index)."""
-    from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 
     eval_results = []
@@ -197,7 +198,7 @@ def render_model_card(report: dict, config: dict, training: dict | None = None, 
         backbone_name=f"the lifter `{settings['pretrained_lifter']}`" if settings.get("pretrained_lifter") else "the built-in lifter",
         virtual_views=(
             f" The refiner also trains on {refiner_views} virtual camera views per SS1/SS2 action, viewpoints"
-            " its lifters never saw (`modeling_gcnrefine.virtual_cameras`)."
+            " its lifters never saw (`modeling_gcnrefine.data.virtual_cameras`)."
             if refiner_views
             else ""
         ),

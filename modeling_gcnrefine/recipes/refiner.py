@@ -5,14 +5,14 @@ out-of-fold prediction files, mixing the ``occluded`` and ``visible_only`` detec
 model learns to fix occlusions and to leave good poses alone) and several detection seeds
 (augmentation). Whole motions are held out for validation; SS3 is never read here. Each batch gets a
 random mirror and a random viewpoint change (yaw over the full circle, tilt within ±20°), the same for
-input and target: without it a refiner learns the training cameras (DESIGN.md).
+input and target, so a refiner does not learn the training cameras.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ import torch
 from ..configuration_gcnrefine import GCNRefineConfig
 from ..data.augmentation import random_flip_and_rotate
 from ..data.blendmimic3d import load_blendmimic3d
+from ..data.detections import PRESETS
 from ..data.predictions import load_predictions
 from ..data.sequences import CameraSequence, camera_sequences, detect
 from ..data.virtual_cameras import action_filmings, load_settings, virtual_sequences
@@ -29,38 +30,79 @@ from ..data.windows import RefinerSequences, RefinerWindows
 from ..modeling_gcnrefine import GCNRefineModel
 from ..training.arguments import TrainingArguments
 from ..training.loop import train
+from ..utils.checks import check_int, check_sequence
 from .backbone import aligned_predictions, prediction_path
 
 DEFAULT_PRESETS = ("occluded", "visible_only")
+
+
+def _help(text: str) -> dict[str, str]:
+    return {"help": text}
 
 
 @dataclass
 class RefinerDataSettings:
     """Which backbone predictions become training windows.
 
-    presets / seeds: prediction files ``train_<preset>_seed<seed>.npz`` of the backbone folder.
-    val_motions_per_subject: whole motions (an action and its `_multi` variant) held out per subject.
-    val_subjects: hold out these whole subjects instead (e.g. ("SS2",): unseen scene and cameras).
-    subjects: use only these subjects' sequences (empty: all of SS1 + SS2), e.g. the ones a pretrained
-        lifter never saw, so the refiner learns its errors on unseen data only.
-    stride: window centres every `stride` frames (1 = every frame; the epoch subsamples anyway).
-    limit: first rows of the train split only (small runs).
-    virtual_seeds: detection seeds of the virtual-view prediction files ``virtual_<preset>_seed<seed>.npz``
-        (``gcnrefine backbone --virtual-views N``) to add, in training and validation alike; empty = none.
-    rotate: turn each training window by a random yaw and tilt (input and target alike). Without it the
-        refiner sees only the training cameras' viewpoints; with it, it cannot tell depth from width.
+    Validated on construction (``ValueError`` naming the field and the bad value); each field's help
+    is also its ``gcnrefine train`` flag's help.
     """
 
-    presets: tuple[str, ...] = DEFAULT_PRESETS
-    seeds: tuple[int, ...] = (0, 1)
-    val_motions_per_subject: int = 2
-    val_subjects: tuple[str, ...] = ()  # if given, hold out these whole subjects instead (unseen cameras)
-    subjects: tuple[str, ...] = ()
-    stride: int = 1
-    limit: int | None = None
-    split_seed: int = 0
-    virtual_seeds: tuple[int, ...] = ()  # not in the paper: new viewpoints of SS1/SS2 (virtual_cameras.py)
-    rotate: bool = True  # not in the paper; MODEL.md's calibration run gained ~5 % on SS3 with it
+    presets: tuple[str, ...] = field(
+        default=DEFAULT_PRESETS,
+        metadata=_help("detection presets of the backbone's prediction files train_<preset>_seed<seed>.npz"),
+    )
+    seeds: tuple[int, ...] = field(
+        default=(0, 1), metadata=_help("detection seeds of the backbone's prediction files")
+    )
+    val_motions_per_subject: int = field(
+        default=2,
+        metadata=_help("whole motions (an action and its _multi variant) held out per subject for validation"),
+    )
+    val_subjects: tuple[str, ...] = field(
+        default=(),
+        metadata=_help("hold out these whole subjects instead (e.g. SS2: unseen scene and cameras)"),
+    )
+    subjects: tuple[str, ...] = field(
+        default=(),
+        metadata=_help(
+            "train on these subjects only (empty: all of SS1 + SS2), e.g. the ones a pretrained lifter never "
+            "saw, so the refiner learns its errors on unseen data only"
+        ),
+    )
+    stride: int = field(
+        default=1,
+        metadata=_help("window centres every this many frames (1: every frame; the epoch subsamples anyway)"),
+    )
+    limit: int | None = field(default=None, metadata=_help("first N rows of the train split only (small runs)"))
+    split_seed: int = field(default=0, metadata=_help("seed of the choice of validation motions"))
+    virtual_seeds: tuple[int, ...] = field(
+        default=(),  # not in the paper: new viewpoints of SS1/SS2 (virtual_cameras.py)
+        metadata=_help(
+            "detection seeds of the backbone's virtual-view prediction files virtual_<preset>_seed<seed>.npz "
+            "(`gcnrefine backbone --virtual-views N`) to add, in training and validation alike"
+        ),
+    )
+    rotate: bool = field(
+        default=True,  # not in the paper: the random viewpoint change above
+        metadata=_help(
+            "turn each training window by a random yaw and tilt (input and target alike); without it the "
+            "refiner sees only the training cameras' viewpoints"
+        ),
+    )
+
+    def __post_init__(self) -> None:
+        check_sequence("presets", self.presets, non_empty=True, choices=tuple(PRESETS))
+        check_sequence("seeds", self.seeds, non_empty=True, minimum=0)
+        check_sequence("virtual_seeds", self.virtual_seeds, minimum=0)
+        for name in ("val_subjects", "subjects"):
+            check_sequence(name, getattr(self, name))
+        check_int("val_motions_per_subject", self.val_motions_per_subject, 0)
+        check_int("stride", self.stride, 1)
+        check_int("limit", self.limit, 1, optional=True)
+        check_int("split_seed", self.split_seed, 0)
+        if not isinstance(self.rotate, bool):
+            raise ValueError(f"rotate: expected a bool, got {self.rotate!r}")
 
 
 def validation_motions(sequences: Sequence[CameraSequence], per_subject: int, seed: int = 0) -> set[tuple[str, str]]:

@@ -1,4 +1,6 @@
-"""TODO docstring (from modeling_gcnrefine/evaluation.py)."""
+"""The evaluation report: ``report.json`` (every number, the goals and the occlusion headroom),
+``report.md`` (tables per preset and action) and the figures, written atomically.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""TODO docstring (from modeling_gcnrefine/virtual_cameras.py)."""
+"""Out-of-fold lifter predictions of virtual camera views for a backbone folder
+(``gcnrefine backbone --virtual-views N``): the refiner's training data from viewpoints no lifter saw.
+"""
 
 from __future__ import annotations
 

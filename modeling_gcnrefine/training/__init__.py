@@ -1,1 +1,1 @@
-"""TODO package docstring."""
+"""The one Accelerate training loop (refiner and lifter alike) and its documented arguments."""

@@ -1,4 +1,6 @@
-"""TODO docstring (from modeling_gcnrefine/training.py)."""
+"""`TrainingArguments`: every setting of the training loop, documented and validated (defaults follow
+the paper's schedule).
+"""
 
 from __future__ import annotations
 

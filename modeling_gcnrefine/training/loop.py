@@ -4,7 +4,7 @@
 ``.loss`` (extra scalar terms named ``loss_*`` are logged too). The same code runs on one CPU, one
 GPU or many GPUs/nodes through ``accelerate launch`` / ``torchrun``; ``batch_size`` is per process.
 
-Paper schedule by default (MODEL.md): Adam with AMSGrad, lr 1e-3, batch 256, 40 epochs; after each
+The paper's schedule by default: Adam with AMSGrad, lr 1e-3, batch 256, 40 epochs; after each
 epoch the lr is multiplied by 0.5 when the epoch number is a multiple of 5, else by 0.95.
 
 Output folder layout::

@@ -1,6 +1,6 @@
 """Cameras and rigid geometry: the one place that knows BlendMimic3D's camera convention.
 
-BlendMimic3D (checked on the real files, DATA.md): ``X_cam = R @ X_world + t`` with
+BlendMimic3D (checked on the real files): ``X_cam = R @ X_world + t`` with
 ``R, t = RT[:, :3], RT[:, 3]``; pixels are ``K @ X_cam`` divided by depth; ``P = K @ RT``.
 ``t`` is *not* the camera centre. VideoPose3D's Human3.6M helpers use
 ``X_cam = R^T (X_world - C)`` instead, and give wrong coordinates on these files.
@@ -54,7 +54,7 @@ def random_rotation(rng: np.random.Generator, max_tilt_degrees: float = 20.0) ->
     """A random camera-frame viewpoint change: yaw about the camera's vertical axis over the full
     circle, then a tilt about its horizontal axis within ``±max_tilt_degrees``. Returns ``(3, 3)``.
 
-    Used to augment viewpoints (DESIGN notes: without it a refiner learns the training cameras).
+    Used to augment viewpoints, so a refiner does not learn the training cameras.
     """
 
     yaw = rng.uniform(-np.pi, np.pi)

@@ -1,4 +1,6 @@
-"""TODO docstring (from modeling_gcnrefine/video.py)."""
+"""Reading videos with PyAV (the ``video`` extra): probing, iterating frames as RGB arrays, and choosing
+an output codec; plus the argument checks the video modules share.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""TODO docstring (from modeling_gcnrefine/video.py)."""
+"""The 2D models of the video pipeline, loaded from the Hub through transformers: RT-DETR person boxes
+and ViTPose COCO-17 keypoints per frame.
+"""
 
 from __future__ import annotations
 

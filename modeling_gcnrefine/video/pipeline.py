@@ -38,7 +38,7 @@ from ..lifting.modeling_lifter import TemporalLifterModel
 from ..modeling_gcnrefine import GCNRefineModel
 from ..utils.coco import coco_to_h36m
 from ..utils.hub import resolve_model
-from ..utils.io import write_atomic
+from ..utils.io import set_default_mode, write_atomic
 from .decode import VideoInfo, iter_frames, probe_video
 from .models2d import (
     DEFAULT_DETECTOR,
@@ -272,7 +272,11 @@ def process_video(
     lift_flip = lifter_layout == "h36m" if lift_flip_test is None else bool(lift_flip_test)
     if not Path(path).is_file():
         raise ValueError(f"path: expected an existing video file, got {str(path)!r}")
-    out = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="gcnrefine-video-"))
+    if out_dir is not None:
+        out = Path(out_dir)
+    else:
+        out = Path(tempfile.mkdtemp(prefix="gcnrefine-video-"))
+        set_default_mode(out)
     stem = Path(path).stem
     npz_path, video_path = out / f"{stem}_poses.npz", out / f"{stem}_overlay.mp4"
     for target_path in (npz_path, video_path) if write_video else (npz_path,):

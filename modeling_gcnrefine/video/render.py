@@ -1,4 +1,6 @@
-"""TODO docstring (from modeling_gcnrefine/video.py)."""
+"""The overlay video: each frame with its 2D keypoints beside the 3D skeleton before and after
+refinement (matplotlib, encoded with PyAV).
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""TODO docstring (from modeling_gcnrefine/video.py)."""
+"""Following one person through a video: box IoU, non-maximum suppression, and a tracker that keeps the
+chosen target across frames.
+"""
 
 from __future__ import annotations
 

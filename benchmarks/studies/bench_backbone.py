@@ -2,7 +2,7 @@
 each detection preset (mm). Runs `gcnrefine backbone` (resumable: finished lifters and prediction
 files are reused) and prints the table.
 
-    python benchmarks/bench_backbone.py [--data ../shared/blendmimic3d] [--out outputs/backbone] [--lifter-views 8]
+    python benchmarks/studies/bench_backbone.py [--data ../shared/blendmimic3d] [--out outputs/backbone] [--lifter-views 8]
 """
 
 from __future__ import annotations

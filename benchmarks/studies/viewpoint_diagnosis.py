@@ -7,7 +7,7 @@ constant offset per joint and sequence. Error that a single rotation removes is 
 
 Diagnosis only: it reads SS3 predictions to explain the test result, and chooses nothing.
 
-    python benchmarks/viewpoint_diagnosis.py [--backbone outputs/backbone] [--data ../shared/blendmimic3d]
+    python benchmarks/studies/viewpoint_diagnosis.py [--backbone outputs/backbone] [--data ../shared/blendmimic3d]
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Trains one compact residual refiner per backbone folder and one on all of them t
 then measures every refiner on every backbone's held-out SS1/SS2 motions (never SS3). A refiner that
 only helps the lifter it was trained on is not plug-and-play: users bring their own lifter.
 
-    python benchmarks/lifter_transfer.py --backbones outputs/backbone outputs/backbone_views \\
+    python benchmarks/studies/lifter_transfer.py --backbones outputs/backbone outputs/backbone_views \\
         --virtual-seeds 0 --out outputs/transfer
 
 Resumable: finished runs are reused.
@@ -16,11 +16,9 @@ import argparse
 import json
 from pathlib import Path
 
-from ablation import COMPACT, resumable_arguments  # benchmarks/ is on the path when run as a script
-
-from modeling_gcnrefine import GCNRefineConfig
 from modeling_gcnrefine.evaluation.records import BACKBONE
 from modeling_gcnrefine.recipes.evaluate import evaluate_validation
+from modeling_gcnrefine.recipes.presets import refiner_config, resumable_arguments
 from modeling_gcnrefine.recipes.refiner import RefinerDataSettings, train_refiner
 
 ALL = "all"
@@ -35,7 +33,7 @@ def train_runs(backbones: list[Path], out: Path, data_source, data: RefinerDataS
         run = out / name
         if not (run / "final" / "config.json").exists():
             training = resumable_arguments(run, epochs, samples)
-            config = GCNRefineConfig(**COMPACT, predict_residual=True)
+            config = refiner_config("residual")
             train_refiner(folders, run, config, data_source, data, training)
         paths[f"on {name}"] = run / "best"  # never "backbone", the name of the no-refiner column
     return paths

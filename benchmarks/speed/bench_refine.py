@@ -4,7 +4,7 @@ Prints, for the reference-size model at T = 3 and T = 5, with and without flip t
 second on a 10,000-frame sequence, the measured FLOPs per refined frame, and the frames per second
 the CPU's measured float32 matrix-multiply peak would allow.
 
-    python benchmarks/bench_refine.py [--frames 10000] [--threads N] [--repeats 2]
+    python benchmarks/speed/bench_refine.py [--frames 10000] [--threads N] [--repeats 2]
 """
 
 from __future__ import annotations

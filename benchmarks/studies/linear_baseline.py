@@ -8,7 +8,7 @@ copies of each training sequence (yaw over the full circle, tilt within 20 degre
 alike), the GCN's augmentation. SS3 is evaluated once, with the protocol of
 ``gcnrefine evaluate``, and printed beside the GCN rows of an existing report.
 
-    python benchmarks/linear_baseline.py --backbone outputs/backbone --report outputs/report/report.json
+    python benchmarks/studies/linear_baseline.py --backbone outputs/backbone --report outputs/report/report.json
 """
 
 from __future__ import annotations
@@ -18,13 +18,19 @@ import json
 from pathlib import Path
 
 import numpy as np
+from scipy.spatial.transform import Rotation
+from tqdm.auto import tqdm
 
+from modeling_gcnrefine import GCNRefineModel
 from modeling_gcnrefine.data.blendmimic3d import load_blendmimic3d
 from modeling_gcnrefine.data.predictions import load_predictions
 from modeling_gcnrefine.data.sequences import camera_sequences
+from modeling_gcnrefine.data.virtual_cameras import action_filmings, load_settings, virtual_sequences
 from modeling_gcnrefine.evaluation.records import SequenceRecord, evaluate_records
 from modeling_gcnrefine.recipes.backbone import aligned_predictions, prediction_path
 from modeling_gcnrefine.recipes.refiner import validation_motions
+from modeling_gcnrefine.skeleton import H36M_PARENTS
+from modeling_gcnrefine.utils.hub import resolve_model
 
 PRESETS = ("occluded", "visible_only")
 ALPHAS = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)
@@ -84,8 +90,6 @@ def cross_subject(backbone: Path, train, frames: int, alpha: float) -> None:
 
 def bone_lengths(sequences) -> None:
     """Each subject's mean bone lengths (mm, camera 0 frames): how different the bodies are."""
-    from modeling_gcnrefine.skeleton import H36M_PARENTS
-
     print("\nMean bone lengths per subject (mm; sum, then each bone in joint order):")
     for subject in sorted({s.subject for s in sequences}):
         poses = np.concatenate([s.poses_3d for s in sequences if s.subject == subject and s.camera == 0])
@@ -95,8 +99,6 @@ def bone_lengths(sequences) -> None:
 
 def random_turn(rng: np.random.Generator) -> np.ndarray:
     """A yaw about the camera's vertical (y) axis and a tilt about its x axis within 20 degrees."""
-    from scipy.spatial.transform import Rotation
-
     yaw, tilt = rng.uniform(-180, 180), rng.uniform(-20, 20)
     return Rotation.from_euler("xy", [tilt, yaw], degrees=True).as_matrix()
 
@@ -113,7 +115,7 @@ def main() -> None:
     parser.add_argument("--data", default=None)
     parser.add_argument("--frames", type=int, default=3)
     parser.add_argument("--rotations", type=int, default=0, help="randomly turned copies per training sequence")
-    parser.add_argument("--model", default=None, help="a refiner to measure on the same validation sequences")
+    parser.add_argument("--model", default=None, help="a refiner (folder, shipped name or Hub id) to measure on the same validation sequences")
     parser.add_argument("--cross-subject", action="store_true", help="also fit on one subject, measure on the other")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
@@ -122,8 +124,6 @@ def main() -> None:
     train = camera_sequences(dataset["train"])
     held_out = validation_motions(train, 2)
     groups = [(train, "train", p, s) for p in PRESETS for s in (0, 1)]
-    from modeling_gcnrefine.data.virtual_cameras import action_filmings, load_settings, virtual_sequences
-
     if (settings := load_settings(backbone)) is not None:
         views = virtual_sequences(action_filmings(dataset["train"]), settings)
         groups += [(views, "virtual", p, 0) for p in PRESETS]
@@ -150,11 +150,7 @@ def main() -> None:
     weights = solve(gram, cross, alpha)
     print("validation MPJPE (mm, sequence mean) by ridge strength:", {a: round(v, 1) for a, v in scores.items()})
     if args.model:
-        from tqdm.auto import tqdm
-
-        from modeling_gcnrefine import GCNRefineModel
-
-        model = GCNRefineModel.from_pretrained(args.model)
+        model = GCNRefineModel.from_pretrained(resolve_model(args.model))
         errors = [
             np.linalg.norm(root_relative(model.refine(x.astype(np.float32), flip_test=True)) - y, axis=-1).mean()
             for x, y in tqdm(val, desc="refiner on validation")

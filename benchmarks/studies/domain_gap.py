@@ -11,7 +11,7 @@ A smaller gap than Human3.6M -> BlendMimic3D (same renderer, skeleton and motion
 from below what the paper's setting offers a refiner. The classical filters are tuned on the usual
 SS1 + SS2 validation motions; the SS1 ones are in-sample for this lifter.
 
-    python benchmarks/domain_gap.py --data ../shared/blendmimic3d --out outputs/domain_gap
+    python benchmarks/studies/domain_gap.py --data ../shared/blendmimic3d --out outputs/domain_gap
 
 Resumable: finished stages are reused.
 """
@@ -22,13 +22,11 @@ import argparse
 import json
 from pathlib import Path
 
-from ablation import COMPACT, resumable_arguments  # benchmarks/ is on the path when run as a script
-
-from modeling_gcnrefine import GCNRefineConfig
 from modeling_gcnrefine.data.blendmimic3d import load_blendmimic3d
 from modeling_gcnrefine.data.sequences import camera_sequences
 from modeling_gcnrefine.recipes.backbone import BackboneSettings, run_backbone, train_lifter
 from modeling_gcnrefine.recipes.evaluate import evaluate_blendmimic3d
+from modeling_gcnrefine.recipes.presets import refiner_config, resumable_arguments
 from modeling_gcnrefine.recipes.refiner import RefinerDataSettings, train_refiner
 
 LIFTER_SUBJECT, REFINER_SUBJECT = "SS1", "SS2"
@@ -59,7 +57,7 @@ def main() -> None:
     refiner = out / f"refiner_{size}"
     if not (refiner / "final" / "config.json").exists():
         training = resumable_arguments(refiner, args.epochs, args.samples_per_epoch)
-        config = GCNRefineConfig(predict_residual=True, **({} if args.paper_size else COMPACT))
+        config = refiner_config("residual", compact=not args.paper_size)
         data = RefinerDataSettings(subjects=(REFINER_SUBJECT,))
         train_refiner(backbone, refiner, config, args.data, data, training)
     report = evaluate_blendmimic3d(

@@ -1,7 +1,7 @@
 """The whole release, resumable: backbone -> variant choice on validation -> paper-size training ->
-SS3 evaluation -> checkpoints and model card.
+SS3 evaluation -> the shipped checkpoints (``modeling_gcnrefine/checkpoints/``).
 
-    python benchmarks/reproduce.py [--data ../shared/blendmimic3d] [--epochs 24] [--ablation-epochs 20]
+    python benchmarks/studies/reproduce.py [--data ../shared/blendmimic3d] [--epochs 24] [--ablation-epochs 20]
 
 Every stage reuses finished work, so a killed run continues where it stopped. On a 2-core CPU the
 whole run takes about 2 hours; on one GPU a few minutes.
@@ -16,8 +16,18 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))
+from modeling_gcnrefine.modeling_gcnrefine import DEFAULT_CHECKPOINT_NAME, SHIPPED_CHECKPOINTS_DIR
+from modeling_gcnrefine.recipes.presets import (
+    COMPACT,
+    COMPACT_CHECKPOINT_NAME,
+    RELEASED_VARIANT,
+    VARIANTS,
+    variant_run_name,
+)
+from modeling_gcnrefine.utils.hub import DEFAULT_LIFTER_NAME
+
+ROOT = Path(__file__).resolve().parents[2]
+ABLATION = Path(__file__).with_name("ablation.py")
 
 
 def run(*command: str) -> None:
@@ -26,8 +36,6 @@ def run(*command: str) -> None:
 
 
 def main() -> None:
-    from ablation import COMPACT, VARIANTS
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "blendmimic3d"))
     parser.add_argument("--out", default="outputs")
@@ -38,7 +46,7 @@ def main() -> None:
         "--views", type=int, default=8, help="virtual camera views per action for the lifters and the refiner (0: none)"
     )
     parser.add_argument(
-        "--skip-ablation", action="store_true", help="reuse the ablation's earlier choice (residual if none)"
+        "--skip-ablation", action="store_true", help=f"reuse the ablation's earlier choice ({RELEASED_VARIANT} if none)"
     )
     args = parser.parse_args()
     out = ROOT / args.out
@@ -50,9 +58,9 @@ def main() -> None:
     virtual = ["--virtual-seeds", "0"] if args.views else []
     choice = out / "ablation" / "validation.json"
     if args.skip_ablation:
-        chosen = json.loads(choice.read_text())["chosen"] if choice.exists() else "residual"
+        chosen = json.loads(choice.read_text())["chosen"] if choice.exists() else RELEASED_VARIANT
     else:
-        run(sys.executable, "benchmarks/ablation.py", "--backbone", str(out / "backbone"), "--data", args.data,
+        run(sys.executable, str(ABLATION), "--backbone", str(out / "backbone"), "--data", args.data,
             "--out", str(out / "ablation"), "--epochs", str(args.ablation_epochs),
             "--samples-per-epoch", str(args.samples_per_epoch), *virtual)
         chosen = json.loads((out / "ablation" / "validation.json").read_text())["chosen"]
@@ -63,17 +71,16 @@ def main() -> None:
         run(*gcnrefine, "train", "--backbone", str(out / "backbone"), "--data", args.data, "--config", config,
             "--output-dir", str(refiner), "--epochs", str(args.epochs),
             "--samples-per-epoch", str(args.samples_per_epoch), *virtual, *resume)
-    compact = out / "ablation" / chosen.replace("+", "_") / "best"
+    compact = out / "ablation" / variant_run_name(chosen) / "best"
     compact_args = ["--compact", str(compact)] if compact.exists() else []
     report = out / "report"
     run(*gcnrefine, "evaluate", "--backbone", str(out / "backbone"), "--data", args.data, "--model",
         str(refiner / "best"), *compact_args, "-o", str(report), "--force")
 
-    checkpoints = ROOT / "checkpoints"
-    for source, name in ((refiner / "best", "gcnrefine-blendmimic3d"), (compact, "gcnrefine-blendmimic3d-compact"),
-                         (out / "backbone" / "lifters" / "full" / "final", "lifter-blendmimic3d")):
+    for source, name in ((refiner / "best", DEFAULT_CHECKPOINT_NAME), (compact, COMPACT_CHECKPOINT_NAME),
+                         (out / "backbone" / "lifters" / "full" / "final", DEFAULT_LIFTER_NAME)):
         if source.exists():
-            target = checkpoints / name
+            target = SHIPPED_CHECKPOINTS_DIR / name
             shutil.rmtree(target, ignore_errors=True)
             # Weights and config only: the model code lives in the package (save_pretrained/push_to_hub of
             # the loaded model writes it next to the weights for trust_remote_code users).
