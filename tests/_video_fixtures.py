@@ -8,6 +8,7 @@ from pathlib import Path
 import av
 import numpy as np
 import torch
+from conftest import TINY_REFINER
 from transformers import (
     RTDetrConfig,
     RTDetrForObjectDetection,
@@ -94,8 +95,7 @@ def build_tiny_models(root: Path) -> dict[str, str]:
     )
     VitPoseImageProcessorPil(size={"height": 64, "width": 48}).save_pretrained(root / "pose")
     TemporalLifterModel(LifterConfig(filter_widths=[3, 3], channels=16)).save_pretrained(root / "lifter")
-    small = dict(joint_channels=[8, 8, 8], part_channels=[8, 8], fusion_channels=8, non_local_channels=8)
-    GCNRefineModel(GCNRefineConfig(**small)).save_pretrained(root / "refiner")
+    GCNRefineModel(GCNRefineConfig(**TINY_REFINER)).save_pretrained(root / "refiner")
     # A refiner that also reads the detector confidence (in_channels=4).
-    GCNRefineModel(GCNRefineConfig(**small, in_channels=4)).save_pretrained(root / "refiner4")
+    GCNRefineModel(GCNRefineConfig(**TINY_REFINER, in_channels=4)).save_pretrained(root / "refiner4")
     return {name: str(root / name) for name in ("det", "pose", "lifter", "refiner", "refiner4")}

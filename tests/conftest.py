@@ -24,6 +24,10 @@ SHARED = Path(os.environ.get("GCNREFINE_SHARED_DIR", REPO_ROOT.parent / "shared"
 BLENDMIMIC3D_DIR = Path(os.environ.get("GCNREFINE_BLENDMIMIC3D_DIR", SHARED / "blendmimic3d"))
 EXAMPLE_PREDICTIONS = SHARED / "examples" / "in_the_wild_videopose3d_predictions.npy"
 
+# The one tiny refiner size every test uses when it needs a model but not a trained one (fast on CPU).
+# Import it (``from conftest import TINY_REFINER``) or use the ``tiny_refiner_config`` fixture.
+TINY_REFINER = dict(joint_channels=[8, 8, 16], part_channels=[16, 16], fusion_channels=8, non_local_channels=8)
+
 _LOOPBACK = {"127.0.0.1", "::1", "localhost", "0.0.0.0"}
 _real_getaddrinfo = socket.getaddrinfo
 _real_connect = socket.socket.connect
@@ -63,3 +67,24 @@ def blendmimic3d_dir() -> Path:
 def example_predictions_path() -> Path:
     """The real VideoPose3D in-the-wild output, (396, 1, 17, 3) float32."""
     return _require(EXAMPLE_PREDICTIONS, "the in-the-wild example")
+
+
+@pytest.fixture(scope="session")
+def tiny_refiner_config():
+    """``make(**overrides) -> GCNRefineConfig`` of the tiny size (:data:`TINY_REFINER`)."""
+    from modeling_gcnrefine import GCNRefineConfig  # after the offline settings above
+
+    def make(**overrides):
+        return GCNRefineConfig(**{**TINY_REFINER, **overrides})
+
+    return make
+
+
+_SHARED_FIXTURES = {"blendmimic3d_dir", "example_predictions_path"}
+
+
+def pytest_collection_modifyitems(items):
+    # Tests that read ../shared are marked `shared`, so `-m "not shared"` runs what a clone alone can.
+    for item in items:
+        if _SHARED_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.shared)

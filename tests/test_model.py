@@ -11,6 +11,7 @@ import textwrap
 import numpy as np
 import pytest
 import torch
+from conftest import TINY_REFINER
 from safetensors import safe_open
 from transformers import AutoConfig, AutoModel
 
@@ -20,7 +21,7 @@ from modeling_gcnrefine.modeling_gcnrefine import build_joint_graph, build_part_
 from modeling_gcnrefine.processing_gcnrefine import fill_missing
 from modeling_gcnrefine.skeleton import H36M_JOINTS_LEFT, H36M_JOINTS_RIGHT, H36M_PARENTS, flip_poses
 
-SMALL = dict(joint_channels=[16, 16, 32], part_channels=[32, 32], fusion_channels=16, non_local_channels=16)
+SMALL = TINY_REFINER
 
 # MODEL.md checksums (reference normalisation).
 JOINT_SUMS = {

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import TINY_REFINER
 
 from modeling_gcnrefine.commands.demo import add_cli, load_app
 from modeling_gcnrefine.evaluation.visualize import (
@@ -55,7 +56,7 @@ def tiny_models(tmp_path_factory) -> tuple[Path, Path]:
 
     root = tmp_path_factory.mktemp("tiny-models")
     torch.manual_seed(0)
-    config = GCNRefineConfig(joint_channels=[8, 8, 16], part_channels=[16, 16], fusion_channels=8, non_local_channels=8)
+    config = GCNRefineConfig(**TINY_REFINER)
     GCNRefineModel(config).save_pretrained(root / "refiner")
     TemporalLifterModel(LifterConfig(channels=32)).save_pretrained(root / "lifter")
     return root / "refiner", root / "lifter"
@@ -429,5 +430,5 @@ def test_cli_demo_launches_with_local_defaults(monkeypatch, tiny_models, blendmi
     assert launched["max_file_size"] == "10mb"
     backend = launched["demo"].backend
     assert (Path(backend.refiner_path), Path(backend.lifter_path)) == tiny_models
-    with pytest.raises(ValueError, match="--port"):
+    with pytest.raises(ValueError, match="port: expected an integer in"):
         args.func(parser.parse_args(["demo", "--port", "70000"]))
