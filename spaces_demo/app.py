@@ -44,6 +44,7 @@ import numpy as np
 
 import modeling_gcnrefine
 from modeling_gcnrefine import GCNRefineModel
+from modeling_gcnrefine.data.blendmimic3d import load_blendmimic3d
 from modeling_gcnrefine.data.detections import PRESETS, SEVERITY_LEVELS
 from modeling_gcnrefine.data.sequences import camera_sequences, detect
 from modeling_gcnrefine.data.upstream import NUM_CAMERAS, SPLIT_SUBJECTS, SUBJECTS, UPSTREAM_ACTIONS
@@ -177,7 +178,6 @@ class SpaceBackend:
             ) from error
 
     def _load_dataset(self):
-        from modeling_gcnrefine.data.blendmimic3d import load_blendmimic3d
 
         try:
             return load_blendmimic3d(self.data_source)

@@ -10,9 +10,13 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+
+from ..utils.checks import check_path
+from .config import add_dataclass_arguments, dataclass_from_namespace
 
 APP_PATH = Path(__file__).resolve().parents[2] / "spaces_demo" / "app.py"
 
@@ -46,27 +50,51 @@ def build_demo(**kwargs: Any):
     return load_app().build_demo(**kwargs)
 
 
+@dataclass(kw_only=True)
+class DemoOptions:
+    """Options of ``gcnrefine demo``: where the app listens and which models and data it serves."""
+
+    host: str = field(default="127.0.0.1", metadata={"help": "interface to listen on (0.0.0.0: all)"})
+    port: int = field(default=7860, metadata={"help": "port to listen on"})
+    share: bool = field(default=False, metadata={"help": "also open a public gradio.live link"})
+    model: str | None = field(
+        default=None, metadata={"help": "refiner folder or Hub id (none: the shipped checkpoint)"}
+    )
+    lifter: str | None = field(
+        default=None, metadata={"help": "lifter folder (none: checkpoints/lifter-blendmimic3d)"}
+    )
+    data: str | None = field(
+        default=None,
+        metadata={"help": "BlendMimic3D folder or Hub id (none: $GCNREFINE_BLENDMIMIC3D_DIR, else download)"},
+    )
+
+    def __post_init__(self) -> None:
+        if not self.host:
+            raise ValueError(f"host: expected an interface such as 127.0.0.1, got {self.host!r}")
+        if isinstance(self.port, bool) or not isinstance(self.port, int) or not 0 <= self.port <= 65535:
+            raise ValueError(f"port: expected an integer in [0, 65535], got {self.port!r}")
+        for name in ("model", "lifter", "data"):
+            check_path(name, getattr(self, name), optional=True)
+
+
 def add_cli(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "demo",
         help="launch the Gradio demo (the Hugging Face Space) locally",
         description="Serve the gcnrefine Space app on this machine; open the printed URL in a browser.",
     )
-    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (0.0.0.0: all)")
-    parser.add_argument("--port", type=int, default=7860, help="port (default 7860)")
-    parser.add_argument("--share", action="store_true", help="also open a public gradio.live link (off by default)")
-    parser.add_argument("--model", default=None, help="refiner folder or Hub id (default: the shipped checkpoint)")
-    parser.add_argument("--lifter", default=None, help="lifter folder (default: checkpoints/lifter-blendmimic3d)")
-    parser.add_argument(
-        "--data", default=None, help="BlendMimic3D folder or Hub id (default: $GCNREFINE_BLENDMIMIC3D_DIR, else download)"
-    )
+    add_dataclass_arguments(parser, DemoOptions)
     parser.set_defaults(func=_run_cli)
 
 
 def _run_cli(args: argparse.Namespace) -> int:
-    if not 0 <= args.port <= 65535:
-        raise ValueError(f"--port: expected 0 to 65535, got {args.port}")
+    options = dataclass_from_namespace(DemoOptions, args)
     app = load_app()
-    demo = app.build_demo(refiner_path=args.model, lifter_path=args.lifter, data_source=args.data)
-    demo.launch(server_name=args.host, server_port=args.port, share=args.share, max_file_size=app.MAX_FILE_SIZE)
+    demo = app.build_demo(refiner_path=options.model, lifter_path=options.lifter, data_source=options.data)
+    demo.launch(
+        server_name=options.host,
+        server_port=options.port,
+        share=options.share,
+        max_file_size=app.MAX_FILE_SIZE,
+    )
     return 0

@@ -1,10 +1,13 @@
-"""TODO docstring (from modeling_gcnrefine/detections.py)."""
+"""``gcnrefine detect``: simulate an occlusion-aware 2D detector on ground-truth keypoints, for one
+``.npz`` sequence or for every camera sequence of a BlendMimic3D split (the seeds of ``gcnrefine backbone``)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -14,13 +17,78 @@ from ..data.detection_files import (
     split_detections_meta,
 )
 from ..data.detections import PRESETS, simulate_detections
+from ..utils.checks import check_choice, check_int, check_path
 from ..utils.io import save_npz
+from .config import add_dataclass_arguments, dataclass_from_namespace
 
 
-def _run_detect_split(args: argparse.Namespace) -> int:
-    output = Path(args.output)
-    wanted = split_detections_meta(args.preset, args.seed, args.split, args.limit)
-    if output.exists() and not args.force:
+@dataclass(kw_only=True)
+class DetectOptions:
+    """Options of ``gcnrefine detect``. One sequence: ``input`` and ``image_size``. A dataset split:
+    ``data`` and ``split`` (and optionally ``limit``). ``preset`` names a
+    :class:`~modeling_gcnrefine.data.detections.DetectionNoiseConfig` of ``PRESETS``."""
+
+    input: str | None = field(
+        default=None,
+        metadata={
+            "positional": True,
+            "help": "one sequence: .npz with arrays keypoints_2d and visibility (loaded without pickle)",
+        },
+    )
+    output: str = field(metadata={"aliases": ("-o",), "help": "output .npz path (written atomically)"})
+    preset: str = field(default="occluded", metadata={"help": "noise preset", "choices": tuple(PRESETS)})
+    seed: int = field(default=0, metadata={"help": "random seed (int >= 0)"})
+    image_size: tuple[float, float] | None = field(
+        default=None,
+        metadata={
+            "metavar": ("W", "H"),
+            "help": "one sequence: image width and height in px (required with INPUT)",
+        },
+    )
+    data: str | None = field(
+        default=None,
+        metadata={
+            "help": "BlendMimic3D source (raw folder, exported folder, Hub id): simulate a whole split instead"
+        },
+    )
+    split: Literal["train", "test"] | None = field(default=None, metadata={"help": "with --data: the split"})
+    limit: int | None = field(
+        default=None, metadata={"help": "with --data: only the first N rows (small runs)"}
+    )
+    force: bool = field(default=False, metadata={"help": "overwrite OUTPUT if it exists"})
+
+    def __post_init__(self) -> None:
+        check_path("output", self.output)
+        check_choice("preset", self.preset, tuple(PRESETS))
+        check_int("seed", self.seed, 0)
+        check_int("limit", self.limit, 1, optional=True)
+        check_choice("split", self.split, ("train", "test"), optional=True)
+        if self.data is not None:
+            # Sizes come from the dataset, so the one-sequence inputs would be ignored: refuse them.
+            if self.input is not None or self.image_size is not None:
+                given = self.input if self.input is not None else self.image_size
+                raise ValueError(f"input / image_size: expected neither with data (a split), got {given!r}")
+            if self.split is None:
+                raise ValueError("split: expected train or test with data, got none")
+            return
+        if self.input is None or self.image_size is None:
+            raise ValueError(
+                "input / image_size: expected INPUT and --image-size W H (one sequence), or --data SRC "
+                f"--split SPLIT (a split), got input {self.input!r} and image_size {self.image_size!r}"
+            )
+        width, height = self.image_size
+        if not (width > 0 and height > 0):
+            raise ValueError(f"image_size: expected a positive width and height, got {self.image_size!r}")
+        if self.split is not None or self.limit is not None:
+            raise ValueError(
+                f"split / limit: expected only with data (a split), got split {self.split!r} and limit {self.limit!r}"
+            )
+
+
+def _run_detect_split(options: DetectOptions) -> int:
+    output = Path(options.output)
+    wanted = split_detections_meta(options.preset, options.seed, options.split, options.limit)
+    if output.exists() and not options.force:
         try:
             recorded = read_split_detections_meta(output)
         except (ValueError, OSError) as error:
@@ -35,66 +103,53 @@ def _run_detect_split(args: argparse.Namespace) -> int:
         print(f"error: {message}; pass --force to overwrite it", file=sys.stderr)
         return 1
     try:
-        arrays = simulate_split_detections(args.data, args.split, args.preset, args.seed, args.limit)
-        save_npz(output, arrays, overwrite=args.force)
+        arrays = simulate_split_detections(
+            options.data, options.split, options.preset, options.seed, options.limit
+        )
+        save_npz(output, arrays, overwrite=options.force)
     except (ValueError, OSError) as error:  # OSError covers FileExistsError from a racing writer
         print(f"error: {error}", file=sys.stderr)
         return 1
     count = sum(k.startswith("keypoints_2d/") for k in arrays)
-    print(f"wrote {output} ({count} sequences of split {args.split}, preset {args.preset}, seed {args.seed})")
+    print(
+        f"wrote {output} ({count} sequences of split {options.split}, preset {options.preset}, seed {options.seed})"
+    )
     return 0
 
 
 def _run_detect(args: argparse.Namespace) -> int:
-    if args.data is not None:
-        if args.input is not None or args.image_size is not None:
-            message = "with --data, give no INPUT and no --image-size (sizes come from the dataset)"
-            print(f"error: {message}", file=sys.stderr)
-            return 2
-        if args.split is None:
-            print("error: --data needs --split {train,test}", file=sys.stderr)
-            return 2
-        if args.limit is not None and args.limit < 1:
-            print(f"error: --limit: expected a positive integer, got {args.limit}", file=sys.stderr)
-            return 2
-        if args.seed < 0:
-            print(f"error: --seed: expected an int >= 0, got {args.seed}", file=sys.stderr)
-            return 2
-        return _run_detect_split(args)
-    if args.input is None or args.image_size is None:
-        message = "give INPUT and --image-size W H (one sequence), or --data SRC --split SPLIT (a split)"
-        print(f"error: {message}", file=sys.stderr)
-        return 2
-    if args.split is not None or args.limit is not None:
-        print("error: --split and --limit need --data", file=sys.stderr)
-        return 2
-    output = Path(args.output)
-    if output.exists() and not args.force:
+    options = dataclass_from_namespace(DetectOptions, args)
+    if options.data is not None:
+        return _run_detect_split(options)
+    output = Path(options.output)
+    if output.exists() and not options.force:
         print(f"error: {output} exists; pass --force to overwrite it", file=sys.stderr)
         return 1
     try:
-        with np.load(Path(args.input), allow_pickle=False) as data:
+        with np.load(Path(options.input), allow_pickle=False) as data:
             missing = {"keypoints_2d", "visibility"} - set(data.files)
             if missing:
-                raise ValueError(f"input: expected arrays keypoints_2d and visibility, {sorted(missing)} missing")
+                raise ValueError(
+                    f"input: expected arrays keypoints_2d and visibility, {sorted(missing)} missing"
+                )
             keypoints_2d = data["keypoints_2d"]
             visibility = data["visibility"]
         keypoints, confidence = simulate_detections(
-            keypoints_2d, visibility, tuple(args.image_size), preset=args.preset, seed=args.seed
+            keypoints_2d, visibility, tuple(options.image_size), preset=options.preset, seed=options.seed
         )
         arrays = {
             "keypoints_2d": keypoints,
             "confidence": confidence,
             "visibility": np.asarray(visibility) == 1,
-            "image_size": np.asarray(args.image_size, dtype=np.float64),
-            "preset": np.asarray(args.preset),
-            "seed": np.asarray(args.seed, dtype=np.int64),
+            "image_size": np.asarray(options.image_size, dtype=np.float64),
+            "preset": np.asarray(options.preset),
+            "seed": np.asarray(options.seed, dtype=np.int64),
         }
-        save_npz(output, arrays, overwrite=args.force)
+        save_npz(output, arrays, overwrite=options.force)
     except (ValueError, OSError) as error:  # OSError covers FileExistsError from a racing writer
         print(f"error: {error}", file=sys.stderr)
         return 1
-    print(f"wrote {output} ({keypoints.shape[0]} frames, preset {args.preset}, seed {args.seed})")
+    print(f"wrote {output} ({keypoints.shape[0]} frames, preset {options.preset}, seed {options.seed})")
     return 0
 
 
@@ -114,22 +169,5 @@ def add_cli(subparsers) -> None:
             "one made otherwise is refused unless --force."
         ),
     )
-    parser.add_argument(
-        "input", nargs="?", default=None,
-        help="one sequence: .npz with arrays keypoints_2d and visibility (loaded without pickle)",
-    )  # fmt: skip
-    parser.add_argument("-o", "--output", required=True, help="output .npz path (written atomically)")
-    parser.add_argument("--preset", default="occluded", choices=list(PRESETS), help="noise preset")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (int >= 0)")
-    parser.add_argument(
-        "--image-size", nargs=2, type=float, default=None, metavar=("W", "H"),
-        help="one sequence: image width and height in px (required with INPUT)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--data", default=None,
-        help="BlendMimic3D source (raw folder, exported folder, Hub id): simulate a whole split instead",
-    )  # fmt: skip
-    parser.add_argument("--split", choices=("train", "test"), default=None, help="with --data: the split")
-    parser.add_argument("--limit", type=int, default=None, help="with --data: only the first N rows (small runs)")
-    parser.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
+    add_dataclass_arguments(parser, DetectOptions)
     parser.set_defaults(func=_run_detect)

@@ -1,26 +1,116 @@
-"""TODO docstring (from modeling_gcnrefine/lifting/convert_videopose3d.py, modeling_gcnrefine/lifting/cli.py)."""
+"""``gcnrefine lift``: the built-in temporal lifter (VideoPose3D architecture) on the command line:
+``convert`` an official VideoPose3D checkpoint, ``train`` one lifter on BlendMimic3D SS1 + SS2, and
+``run`` it on a split detections file."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass, field
+from typing import Literal
 
 from ..lifting.convert_videopose3d import convert_videopose3d
 from ..recipes.backbone import BackboneSettings
-from ..recipes.lift import FOLD_CHOICES, _lift, _train
+from ..recipes.lift import FOLD_CHOICES, TRAINING_FIELDS, lift_detections_file, train_lifter_folder
+from ..utils.checks import check_choice, check_int, check_path, check_sequence
+from .config import add_dataclass_arguments, dataclass_from_namespace
+
+
+@dataclass(kw_only=True)
+class ConvertOptions:
+    """Options of ``gcnrefine lift convert``: the checkpoint, the output folder, and what the
+    checkpoint's architecture is expected to be (checked against its weights)."""
+
+    checkpoint: str = field(
+        metadata={"positional": True, "help": "VideoPose3D checkpoint, e.g. pretrained_h36m_cpn.bin"}
+    )
+    out_dir: str = field(
+        metadata={"positional": True, "help": "output folder (config.json + model.safetensors)"}
+    )
+    filter_widths: list[int] | None = field(
+        default=None,
+        metadata={"help": "temporal filter widths, checked against the weights (none: read from them)"},
+    )
+    channels: int | None = field(
+        default=None, metadata={"help": "channels, checked against the weights (none: read from them)"}
+    )
+    key: str = field(default="model_pos", metadata={"help": "checkpoint entry with the weights"})
+    causal: bool = field(default=False, metadata={"help": "the checkpoint was trained causal"})
+    dense: bool = field(default=False, metadata={"help": "the checkpoint uses dense (undilated) blocks"})
+    force: bool = field(default=False, metadata={"help": "write into an existing non-empty OUT_DIR"})
+
+    def __post_init__(self) -> None:
+        check_path("checkpoint", self.checkpoint)
+        check_path("out_dir", self.out_dir)
+        if self.filter_widths is not None:
+            check_sequence("filter_widths", self.filter_widths, non_empty=True, minimum=1)
+        check_int("channels", self.channels, 1, optional=True)
+        if not self.key:
+            raise ValueError(f"key: expected a checkpoint entry name such as model_pos, got {self.key!r}")
+
+
+@dataclass(kw_only=True)
+class LiftTrainOptions:
+    """Options of ``gcnrefine lift train``: the data, the run folder, the action fold, and the
+    :class:`BackboneSettings` fields that shape one lifter's training."""
+
+    data: str | None = field(
+        default=None,
+        metadata={
+            "help": "BlendMimic3D source: raw folder, exported folder or Hub id (none: env, else download)"
+        },
+    )
+    out: str = field(metadata={"help": "output folder (resumable)"})
+    actions_fold: Literal["0", "1", "all"] = field(
+        default="all",
+        metadata={"help": "training fold: 0 or 1 (the other fold selects best/ and is scored), or all"},
+    )
+    settings: BackboneSettings = field(
+        default_factory=BackboneSettings,
+        metadata={"include": TRAINING_FIELDS, "title": "lifter training (BackboneSettings)"},
+    )
+
+    def __post_init__(self) -> None:
+        check_path("data", self.data, optional=True)
+        check_path("out", self.out)
+        check_choice("actions_fold", self.actions_fold, FOLD_CHOICES)
+
+
+@dataclass(kw_only=True)
+class LiftRunOptions:
+    """Options of ``gcnrefine lift run``: the lifter, the detections to lift and the output file."""
+
+    lifter: str | None = field(
+        default=None,
+        metadata={
+            "help": "lifter folder, or a `lift train` folder (its best/, else final/); none: the shipped lifter"
+        },
+    )
+    detections: str = field(metadata={"help": "split detections .npz from `gcnrefine detect --data`"})
+    output: str = field(metadata={"aliases": ("-o",), "help": "output predictions .npz"})
+    flip_test: bool = field(
+        default=True, metadata={"help": "average with the mirrored input's lifting (flip test)"}
+    )
+    force: bool = field(default=False, metadata={"help": "overwrite OUTPUT if it exists"})
+
+    def __post_init__(self) -> None:
+        check_path("lifter", self.lifter, optional=True)
+        check_path("detections", self.detections)
+        check_path("output", self.output)
 
 
 def _cli_convert(args: argparse.Namespace) -> int:
+    options = dataclass_from_namespace(ConvertOptions, args)
     try:
         out = convert_videopose3d(
-            args.checkpoint,
-            args.out_dir,
-            force=args.force,
-            filter_widths=args.filter_widths,
-            channels=args.channels,
-            key=args.key,
-            causal=args.causal,
-            dense=args.dense,
+            options.checkpoint,
+            options.out_dir,
+            force=options.force,
+            filter_widths=options.filter_widths,
+            channels=options.channels,
+            key=options.key,
+            causal=options.causal,
+            dense=options.dense,
         )
     except (ValueError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
@@ -30,8 +120,7 @@ def _cli_convert(args: argparse.Namespace) -> int:
 
 
 def add_convert_cli(commands: argparse._SubParsersAction) -> None:
-    """Add ``convert CKPT OUT_DIR`` to ``commands``, the subparsers of the ``gcnrefine lift`` group
-    (built by :func:`modeling_gcnrefine.lifting.cli.add_cli`)."""
+    """Add ``convert CKPT OUT_DIR`` to ``commands``, the subparsers of the ``gcnrefine lift`` group."""
     convert = commands.add_parser(
         "convert",
         help="convert an official VideoPose3D checkpoint into a save_pretrained folder",
@@ -41,45 +130,42 @@ def add_convert_cli(commands: argparse._SubParsersAction) -> None:
             "how to re-save only the weights."
         ),
     )
-    convert.add_argument("checkpoint", help="VideoPose3D checkpoint, e.g. pretrained_h36m_cpn.bin")
-    convert.add_argument("out_dir", help="output folder (config.json + model.safetensors)")
-    convert.add_argument(
-        "--filter-widths", type=int, nargs="+", default=None, help="checked against the weights"
-    )
-    convert.add_argument("--channels", type=int, default=None, help="checked against the weights")
-    convert.add_argument(
-        "--key", default="model_pos", help="checkpoint entry with the weights (default model_pos)"
-    )
-    convert.add_argument("--causal", action="store_true", help="the checkpoint was trained causal")
-    convert.add_argument("--dense", action="store_true", help="the checkpoint uses dense (undilated) blocks")
-    convert.add_argument("--force", action="store_true", help="write into an existing non-empty OUT_DIR")
+    add_dataclass_arguments(convert, ConvertOptions)
     convert.set_defaults(func=_cli_convert)
 
 
 def _run_train(args: argparse.Namespace) -> int:
+    options = dataclass_from_namespace(LiftTrainOptions, args)
     try:
-        return _train(args)
+        train_lifter_folder(options.data, options.out, options.settings, options.actions_fold)
     except (ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    return 0
 
 
 def _run_lift(args: argparse.Namespace) -> int:
+    options = dataclass_from_namespace(LiftRunOptions, args)
     try:
-        return _lift(args)
+        lift_detections_file(
+            options.detections,
+            options.output,
+            options.lifter,
+            flip_test=options.flip_test,
+            overwrite=options.force,
+        )
     except (ValueError, OSError) as error:  # OSError covers FileExistsError from a racing writer
         print(f"error: {error}", file=sys.stderr)
         return 2
+    return 0
 
 
 def add_cli(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``gcnrefine lift`` group: ``convert``, ``train`` and ``run``."""
-
     lift = subparsers.add_parser("lift", help="the built-in temporal lifter (VideoPose3D architecture)")
     commands = lift.add_subparsers(dest="lift_command", required=True)
     add_convert_cli(commands)
 
-    defaults = BackboneSettings()
     train = commands.add_parser(
         "train",
         help="train one lifter on BlendMimic3D SS1 + SS2 (an action fold or all); resumable",
@@ -91,15 +177,7 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
             "command again resumes an unfinished run or loads a finished one."
         ),
     )
-    train.add_argument("--data", default=None, help="BlendMimic3D source (raw folder, exported folder, Hub id)")
-    train.add_argument("--out", required=True, help="output folder (resumable)")
-    train.add_argument("--actions-fold", choices=FOLD_CHOICES, default="all", help="training fold (default all)")
-    train.add_argument("--channels", type=int, default=defaults.channels, help="lifter channels")
-    train.add_argument("--epochs", type=int, default=defaults.epochs)
-    train.add_argument("--samples-per-epoch", type=int, default=defaults.samples_per_epoch)
-    train.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    train.add_argument("--limit", type=int, default=None, help="first N rows of the train split (small runs)")
-    train.add_argument("--seed", type=int, default=defaults.seed, help="training seed")
+    add_dataclass_arguments(train, LiftTrainOptions)
     train.set_defaults(func=_run_train)
 
     run = commands.add_parser(
@@ -111,12 +189,5 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
             "camera-frame metres), atomically."
         ),
     )
-    run.add_argument(
-        "--lifter", default=None,
-        help="lifter folder, or a `lift train` folder (its best/, else final/); default: the shipped lifter",
-    )  # fmt: skip
-    run.add_argument("--detections", required=True, help="split detections .npz from `gcnrefine detect --data`")
-    run.add_argument("-o", "--output", required=True, help="output predictions .npz")
-    run.add_argument("--no-flip-test", action="store_true", help="lift without flip test-time augmentation")
-    run.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
+    add_dataclass_arguments(run, LiftRunOptions)
     run.set_defaults(func=_run_lift)

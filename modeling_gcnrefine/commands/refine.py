@@ -3,22 +3,70 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass, field
 
-from ..recipes.files import refine_file
+from ..evaluation.plausibility import plausibility_change
+from ..recipes.files import EXAMPLE_POSES, refine_poses_file
+from ..utils.checks import check_int, check_path
+from .config import add_dataclass_arguments, dataclass_from_namespace
+
+
+@dataclass(kw_only=True)
+class RefineOptions:
+    """Options of ``gcnrefine refine``: the poses to refine (a file, or the shipped example), where
+    the result goes, and the refiner and how it runs."""
+
+    input: str | None = field(
+        default=None, metadata={"positional": True, "help": "input .npy or .npz file (read without pickle)"}
+    )
+    example: bool = field(
+        default=False, metadata={"help": "refine the shipped example (a lifter's output on a real SS3 video)"}
+    )
+    output: str = field(metadata={"aliases": ("-o",), "help": "output .npy or .npz file"})
+    model: str | None = field(default=None, metadata={"help": "refiner folder or Hub id (none: the shipped checkpoint)"})
+    key: str | None = field(default=None, metadata={"help": "array name inside an .npz input with several arrays"})
+    flip_test: bool = field(default=False, metadata={"help": "average with the mirrored input's refinement"})
+    batch_size: int = field(default=1024, metadata={"help": "windows per forward pass"})
+    device: str | None = field(default=None, metadata={"help": "torch device, e.g. cuda (none: cpu)"})
+    force: bool = field(default=False, metadata={"help": "replace the output file if it exists"})
+
+    def __post_init__(self) -> None:
+        if (self.input is None) == (not self.example):
+            given = "both" if self.example else "neither"
+            raise ValueError(f"input: expected exactly one of INPUT or --example, got {given}")
+        check_path("input", self.input, optional=True)
+        check_path("output", self.output)
+        check_path("model", self.model, optional=True)
+        check_int("batch_size", self.batch_size, 1)
+
+
+def _summary(change: dict) -> str:
+    spread, accel = change["bone_spread_mm"], change["acceleration_mm"]
+    return "\n".join(
+        (
+            "what the refiner changed (before -> after; no ground truth needed):",
+            f"  mean displacement   {change['displacement_mm']:.1f} mm",
+            f"  bone-length spread  {spread[0]:.1f} -> {spread[1]:.1f} mm",
+            f"  acceleration        {accel[0]:.2f} -> {accel[1]:.2f} mm/frame²",
+        )
+    )
 
 
 def _run_refine(args: argparse.Namespace) -> int:
-    path = refine_file(
-        args.input,
-        args.output,
-        model=args.model,
-        flip_test=args.flip_test,
-        batch_size=args.batch_size,
-        overwrite=args.force,
-        key=args.key,
-        device=args.device,
+    options = dataclass_from_namespace(RefineOptions, args)
+    result = refine_poses_file(
+        EXAMPLE_POSES if options.example else options.input,
+        options.output,
+        model=options.model,
+        flip_test=options.flip_test,
+        batch_size=options.batch_size,
+        overwrite=options.force,
+        key=options.key,
+        device=options.device,
     )
-    print(f"wrote {path}")
+    if len(result.before) >= 3:  # acceleration needs three frames
+        print(_summary(plausibility_change(result.before, result.after)))
+    print(f"wrote {result.path}")
     return 0
 
 
@@ -28,12 +76,5 @@ def add_cli(subparsers) -> None:
         help="refine 3D poses in a .npy/.npz file",
         description="Refine (T, 17, 3) or (T, 1, 17, 3) poses (metres, camera frame, Human3.6M-17 order).",
     )
-    refine.add_argument("input", help="input .npy or .npz file (read without pickle)")
-    refine.add_argument("-o", "--output", required=True, help="output .npy or .npz file")
-    refine.add_argument("--model", default=None, help="refiner folder or Hub id (default: the shipped checkpoint)")
-    refine.add_argument("--key", default=None, help="array name inside an .npz input with several arrays")
-    refine.add_argument("--flip-test", action="store_true", help="average with the mirrored input's refinement")
-    refine.add_argument("--batch-size", type=int, default=1024, help="windows per forward pass")
-    refine.add_argument("--device", default=None, help="torch device, e.g. cuda (default: cpu)")
-    refine.add_argument("--force", action="store_true", help="replace the output file if it exists")
+    add_dataclass_arguments(refine, RefineOptions)
     refine.set_defaults(func=_run_refine)

@@ -1,78 +1,122 @@
-"""TODO docstring (from modeling_gcnrefine/train_refiner.py)."""
+"""``gcnrefine train``: train the refiner on backbone predictions with Accelerate (CPU, GPU or many),
+as :func:`~modeling_gcnrefine.recipes.refiner.train_refiner` does."""
 
 from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..configuration_gcnrefine import GCNRefineConfig
-from ..recipes.refiner import DEFAULT_PRESETS, RefinerDataSettings, train_refiner
-from .config import add_training_arguments, training_arguments_from_namespace
+from ..recipes.refiner import RefinerDataSettings, train_refiner
+from ..training.arguments import TrainingArguments
+from ..utils.checks import check_path, check_sequence
+from .config import TRAINING_DEPRECATED, add_dataclass_arguments, dataclass_from_namespace
+
+# PreTrainedConfig's own fields (transformers bookkeeping) are not architecture overrides.
+_CONFIG_FIELDS = frozenset(GCNRefineConfig.__annotations__)
+
+
+def _refiner_training() -> TrainingArguments:
+    return TrainingArguments(
+        output_dir="outputs/refiner", metric_for_best="loss_mpjpe", samples_per_epoch=8192
+    )
+
+
+@dataclass(kw_only=True)
+class TrainOptions:
+    """Options of ``gcnrefine train``: the backbone folders and dataset, the refiner's architecture
+    overrides, which predictions become training windows, and the training loop."""
+
+    backbone: tuple[str, ...] = field(
+        default=("outputs/backbone",),
+        metadata={
+            "help": "folder(s) written by `gcnrefine backbone`; several = the predictions of several lifters",
+            "metavar": "DIR",
+        },
+    )
+    data: str | None = field(
+        default=None,
+        metadata={
+            "help": "BlendMimic3D source: raw folder, exported folder or Hub id (none: env, else download)"
+        },
+    )
+    config: str | None = field(
+        default=None,
+        metadata={
+            "help": "GCNRefineConfig overrides as a JSON file or inline JSON object, e.g. "
+            "'{\"predict_residual\": true}' (none: the paper's architecture)"
+        },
+    )
+    data_settings: RefinerDataSettings = field(
+        default_factory=RefinerDataSettings, metadata={"title": "training windows (RefinerDataSettings)"}
+    )
+    training: TrainingArguments = field(
+        default_factory=_refiner_training, metadata={"title": "training loop (TrainingArguments)"}
+    )
+
+    def __post_init__(self) -> None:
+        check_sequence("backbone", self.backbone, non_empty=True)
+        for folder in self.backbone:
+            check_path("backbone", folder)
+        self.model_config()  # a bad override fails now, not after the data is loaded
+
+    def config_overrides(self) -> dict[str, Any]:
+        """The ``config`` JSON as a dict of GCNRefineConfig fields ({} without one)."""
+        if self.config is None:
+            return {}
+        path = Path(self.config)
+        try:
+            text = path.read_text() if path.is_file() else self.config
+            overrides = json.loads(text)
+        except (OSError, json.JSONDecodeError) as error:
+            raise ValueError(
+                f"config: expected a JSON file or inline JSON object of GCNRefineConfig fields, got {self.config!r} ({error})"
+            ) from None
+        if not isinstance(overrides, dict):
+            raise ValueError(f"config: expected a JSON object of GCNRefineConfig fields, got {overrides!r}")
+        unknown = sorted(set(overrides) - _CONFIG_FIELDS)
+        if unknown:
+            raise ValueError(
+                f"config: expected GCNRefineConfig fields such as predict_residual, got unknown {unknown}"
+            )
+        return overrides
+
+    def model_config(self) -> GCNRefineConfig:
+        """The refiner's configuration: the defaults with ``config``'s overrides (validated)."""
+        overrides = self.config_overrides()
+        try:
+            return GCNRefineConfig(**overrides)
+        except ValueError as error:
+            raise ValueError(f"config: {error}") from None
+
+
+# Until this release --rotate and --no-rotate both existed; --rotate only restated the default.
+DEPRECATED = {**TRAINING_DEPRECATED, "--no-rotate": ("--rotate",)}
 
 
 def add_cli(subparsers) -> None:
-
     parser = subparsers.add_parser(
         "train",
         help="train the refiner on backbone predictions (Accelerate; CPU, GPU or many)",
-        description=__doc__.splitlines()[0],
+        description="Train the refiner on backbone predictions with Accelerate (CPU, GPU or many).",
     )
-    parser.add_argument(
-        "--backbone",
-        nargs="+",
-        default=["outputs/backbone"],
-        help="folder(s) written by `gcnrefine backbone`; several = the predictions of several lifters",
-    )
-    parser.add_argument("--data", default=None, help="BlendMimic3D source (raw folder, exported folder, Hub id)")
-    parser.add_argument("--config", default=None, help="JSON file or inline JSON of GCNRefineConfig overrides")
-    parser.add_argument("--presets", nargs="+", default=list(DEFAULT_PRESETS))
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
-    parser.add_argument("--limit", type=int, default=None, help="first N rows of the train split (small runs)")
-    parser.add_argument("--val-motions-per-subject", type=int, default=2, help="whole motions held out per subject")
-    parser.add_argument("--val-subjects", nargs="*", default=[], help="hold out whole subjects instead, e.g. SS2")
-    parser.add_argument(
-        "--subjects", nargs="*", default=[], help="train on these subjects only (default: SS1 and SS2), e.g. SS2"
-    )
-    parser.add_argument(
-        "--rotate",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="random yaw and tilt of each training window (input and target alike)",
-    )
-    parser.add_argument(
-        "--virtual-seeds",
-        nargs="*",
-        type=int,
-        default=[],
-        help="add the backbone's virtual-view predictions of these detection seeds (`gcnrefine backbone --virtual-views`)",
-    )
-    add_training_arguments(
-        parser,
-        defaults={"output_dir": "outputs/refiner", "metric_for_best": "loss_mpjpe", "samples_per_epoch": 8192},
-    )
+    add_dataclass_arguments(parser, TrainOptions, deprecated=DEPRECATED)
     parser.set_defaults(func=_run_cli)
 
 
 def _run_cli(args: argparse.Namespace) -> int:
-
-    overrides = {}
-    if args.config:
-        text = Path(args.config).read_text() if Path(args.config).is_file() else args.config
-        overrides = json.loads(text)
-    settings = RefinerDataSettings(
-        presets=tuple(args.presets),
-        seeds=tuple(args.seeds),
-        limit=args.limit,
-        val_motions_per_subject=args.val_motions_per_subject,
-        val_subjects=tuple(args.val_subjects),
-        subjects=tuple(args.subjects),
-        virtual_seeds=tuple(args.virtual_seeds),
-        rotate=args.rotate,
-    )
-    training_args = training_arguments_from_namespace(args)
+    options = dataclass_from_namespace(TrainOptions, args)
+    training = options.training
     result = train_refiner(
-        args.backbone, training_args.output_dir, GCNRefineConfig(**overrides), args.data, settings, training_args
+        options.backbone,
+        training.output_dir,
+        options.model_config(),
+        options.data,
+        options.data_settings,
+        training,
     )
     print(f"best: {result.best_path} ({result.best_metric}), final: {result.final_path}")
     return 0

@@ -1,4 +1,6 @@
-"""TODO docstring (from modeling_gcnrefine/detections.py)."""
+"""Simulated detections of a whole split in one ``.npz`` (``gcnrefine detect --split``): writing them
+with their metadata, and reading them back without pickle, checked against that metadata.
+"""
 
 from __future__ import annotations
 

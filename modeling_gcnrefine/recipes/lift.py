@@ -1,20 +1,15 @@
-"""The ``gcnrefine lift`` command group: the built-in temporal lifter on the command line.
+"""The built-in temporal lifter one step at a time (``gcnrefine lift train`` / ``lift run``).
 
-Subcommands:
-    convert   an official VideoPose3D checkpoint -> a ``save_pretrained`` folder
-    train     train one lifter on BlendMimic3D SS1 + SS2 (an action fold or all), resumable
-    run       lift every sequence of a split detections file (``gcnrefine detect --data``) to 3D
-
-``train`` and ``run`` are thin wrappers over :mod:`modeling_gcnrefine.backbone` (the same training,
-detections and seeds as ``gcnrefine backbone``), imported only when they run.
+:func:`train_lifter_folder` trains one lifter on BlendMimic3D SS1 + SS2 (an action fold or all),
+resumably; :func:`lift_detections_file` lifts every sequence of a split detections file
+(``gcnrefine detect --data``) to 3D. Both use :mod:`.backbone`'s training, detections and seeds.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -35,7 +30,7 @@ TRAIN_RECORD = "lift_train.json"
 
 
 # The BackboneSettings fields that shape a lifter's training (recorded; a resumed run must match them).
-_TRAINING_FIELDS = (
+TRAINING_FIELDS = (
     "channels", "filter_widths", "dropout", "epochs", "samples_per_epoch", "batch_size", "chunk",
     "learning_rate", "lr_decay", "train_seeds", "limit", "seed",
 )  # fmt: skip
@@ -45,25 +40,23 @@ def _jsonable(value):
     return json.loads(json.dumps(value))
 
 
-def _train(args: argparse.Namespace) -> int:
+def train_lifter_folder(
+    dataset_source: Any, out: str | Path, settings: BackboneSettings, actions_fold: str = "all"
+) -> dict:
+    """Train one lifter into ``out`` on the train split (SS1 + SS2): on action fold ``"0"`` or ``"1"``
+    (the other fold selects ``best/`` and its ground-truth-2D MPJPE is recorded) or on ``"all"`` of it.
 
-
-    if args.limit is not None and args.limit < 1:
-        raise ValueError(f"--limit: expected a positive integer, got {args.limit}")
-    settings = BackboneSettings(
-        channels=args.channels,
-        epochs=args.epochs,
-        samples_per_epoch=args.samples_per_epoch,
-        batch_size=args.batch_size,
-        limit=args.limit,
-        seed=args.seed,
-    )
-    out = Path(args.out)
+    Resumable: a finished run is loaded, an unfinished one resumed; a run recorded with other settings
+    is refused. Returns the record also written to ``out/lift_train.json``.
+    """
+    if actions_fold not in FOLD_CHOICES:
+        raise ValueError(f"actions_fold: expected one of {', '.join(FOLD_CHOICES)}, got {actions_fold!r}")
+    out = Path(out)
     if out.exists() and not out.is_dir():
-        raise ValueError(f"--out: {out} exists and is not a folder")
+        raise ValueError(f"out: {out} exists and is not a folder")
     record_path = out / TRAIN_RECORD
-    training = {name: getattr(settings, name) for name in _TRAINING_FIELDS}
-    wanted = _jsonable({"actions_fold": args.actions_fold, "settings": training})
+    training = {name: getattr(settings, name) for name in TRAINING_FIELDS}
+    wanted = _jsonable({"actions_fold": actions_fold, "settings": training})
     if record_path.is_file():
         # A resumed run must train the same lifter: refuse other settings rather than mix two runs.
         recorded = json.loads(record_path.read_text())
@@ -72,7 +65,7 @@ def _train(args: argparse.Namespace) -> int:
         changed = {name: (before.get(name), value) for name, value in now.items() if before.get(name) != value}
         if changed:
             raise ValueError(
-                f"--out: {out} holds a lifter trained with other settings (recorded, asked): {changed}; "
+                f"out: {out} holds a lifter trained with other settings (recorded, asked): {changed}; "
                 "choose another folder"
             )
 
@@ -82,35 +75,35 @@ def _train(args: argparse.Namespace) -> int:
 
         write_atomic(record_path, writer, overwrite=True)
 
-    dataset = load_blendmimic3d(args.data)
+    dataset = load_blendmimic3d(dataset_source)
     # Only the train split (SS1 + SS2): the test subject (SS3) never reaches a lifter.
     sequences = camera_sequences(dataset["train"], settings.limit)
     test_subjects = set(dataset["test"].unique("subject"))
     if any(s.subject in test_subjects for s in sequences):
         raise ValueError(f"data: the train split holds test subjects {sorted(test_subjects)}")
-    if args.actions_fold == "all":
+    if actions_fold == "all":
         train_part, held_out = sequences, []
     else:
-        fold = int(args.actions_fold)
+        fold = int(actions_fold)
         folds = assign_folds(sequences)
         train_part = [s for s, f in zip(sequences, folds) if f == fold]
         held_out = [s for s, f in zip(sequences, folds) if f != fold]
     if not train_part:
         raise ValueError(
-            f"--actions-fold {args.actions_fold}: no training sequences"
+            f"--actions-fold {actions_fold}: no training sequences"
             + (f" in the first {settings.limit} rows; raise --limit" if settings.limit else "")
         )
     out.mkdir(parents=True, exist_ok=True)
-    record = dict(wanted, data=None if args.data is None else str(args.data), train_sequences=len(train_part))
+    record = dict(wanted, data=None if dataset_source is None else str(dataset_source), train_sequences=len(train_part))
     record["held_out_sequences"] = len(held_out)
     if not record_path.is_file():
         save_record(record)
-    print(f"training a lifter on {len(train_part)} sequences (actions fold {args.actions_fold}) in {out}")
+    print(f"training a lifter on {len(train_part)} sequences (actions fold {actions_fold}) in {out}")
     lifter = train_lifter(train_part, out, settings, eval_sequences=held_out)
     chosen = "best" if (out / "best" / "config.json").is_file() else "final"
     record["model"] = chosen
     print(f"lifter: {out / chosen}")
-    if args.actions_fold != "all":
+    if actions_fold != "all":
         if held_out:
             predictions = [
                 lift_sequence(lifter, s, "none", 0)
@@ -124,7 +117,7 @@ def _train(args: argparse.Namespace) -> int:
         else:
             print("held-out MPJPE: the other fold has no sequences in this subset (raise --limit)")
     save_record(record)
-    return 0
+    return record
 
 
 def resolve_lifter_folder(path: str | Path | None) -> Path:
@@ -140,14 +133,19 @@ def resolve_lifter_folder(path: str | Path | None) -> Path:
     raise ValueError(f"--lifter: no config.json in {path}, {path / 'best'} or {path / 'final'}")
 
 
-def _lift(args: argparse.Namespace) -> int:
-
-
-    output = Path(args.output)
-    if output.exists() and not args.force:
-        print(f"error: {output} exists; pass --force to overwrite it", file=sys.stderr)
-        return 2
-    meta, sequences = load_split_detections(args.detections)
+def lift_detections_file(
+    detections: str | Path,
+    output: str | Path,
+    lifter: str | Path | None = None,
+    flip_test: bool = True,
+    overwrite: bool = False,
+) -> Path:
+    """Lift every sequence of a split detections file (``gcnrefine detect --data``) with ``lifter``
+    (:func:`resolve_lifter_folder`) and write a ``positions_3d`` predictions file, atomically."""
+    output = Path(output)
+    if output.exists() and not overwrite:
+        raise FileExistsError(f"{output} exists; pass --force to overwrite it")
+    meta, sequences = load_split_detections(detections)
     # The predictions file's camera index is the list position: every action needs cameras 0..n-1.
     by_action: dict[tuple[str, str], list[int]] = {}
     for subject, action, camera in sequences:
@@ -158,17 +156,16 @@ def _lift(args: argparse.Namespace) -> int:
                 f"--detections: {subject}/{action} has cameras {sorted(cameras)}; a predictions file needs "
                 f"cameras 0..{len(cameras) - 1}"
             )
-    folder = resolve_lifter_folder(args.lifter)
-    lifter = TemporalLifterModel.from_pretrained(folder)
-    flip_test = not args.no_flip_test
+    folder = resolve_lifter_folder(lifter)
+    model = TemporalLifterModel.from_pretrained(folder)
     positions: dict[str, dict[str, list]] = {}
     for (subject, action, _camera), arrays in tqdm(sequences.items(), desc="lift", unit="seq"):
         width, height = (int(v) for v in arrays["image_size"])
-        poses = lifter.lift(arrays["keypoints_2d"], image_size=(width, height), flip_test=flip_test)
+        poses = model.lift(arrays["keypoints_2d"], image_size=(width, height), flip_test=flip_test)
         positions.setdefault(subject, {}).setdefault(action, []).append(np.asarray(poses, np.float32))
-    save_predictions(output, positions, overwrite=args.force)
+    save_predictions(output, positions, overwrite=overwrite)
     print(
         f"wrote {output} ({len(sequences)} sequences, lifter {folder}, detections {meta['split']} "
         f"preset {meta['preset']} seed {meta['seed']}, flip test {'on' if flip_test else 'off'})"
     )
-    return 0
+    return output

@@ -79,10 +79,37 @@ def check_poses_array(array: np.ndarray, name: str = "poses", max_frames: int | 
     return array
 
 
+def current_umask() -> int:
+    """The process's umask, read without changing it where the system allows (Linux ``/proc``)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    # No /proc (macOS, Windows, kernels before 4.7): the only portable way is to set it and put it
+    # back, which another thread creating a file in between would see.
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
+
+
+def set_default_mode(path: str | os.PathLike) -> None:
+    """Give ``path`` the mode a plain ``open(path, "w")`` / ``mkdir`` would: 0o666 / 0o777 less the umask.
+
+    ``tempfile.mkstemp``/``mkdtemp`` create 0o600 / 0o700 so nobody reads a half-written temporary;
+    once it is renamed into place as an output, it should be as readable as any other file.
+    """
+    base = 0o777 if Path(path).is_dir() else 0o666
+    os.chmod(path, base & ~current_umask())
+
+
 def write_atomic(path: str | os.PathLike, writer, overwrite: bool = False, suffix: str | None = None) -> Path:
     """Write a file through ``writer(temp_path)`` and rename it into place.
 
     Refuses to replace an existing file unless ``overwrite``; a failed write leaves nothing behind.
+    The file gets the usual mode (0o666 less the umask), not the temporary file's private 0o600.
     """
     path = Path(path)
     if path.exists() and not overwrite:
@@ -92,6 +119,7 @@ def write_atomic(path: str | os.PathLike, writer, overwrite: bool = False, suffi
     os.close(fd)
     try:
         writer(temp)
+        set_default_mode(temp)  # before the rename, so the file never appears with another mode
         os.replace(temp, path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
