@@ -7,19 +7,18 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from conftest import TINY_REFINER
 
 from modeling_gcnrefine import GCNRefineConfig, GCNRefineModel
 from modeling_gcnrefine.commands import main
 from modeling_gcnrefine.recipes.files import refine_file
 from modeling_gcnrefine.utils.io import load_poses_file, save_poses_file
 
-SMALL = dict(joint_channels=[16, 16, 32], part_channels=[32, 32], fusion_channels=16, non_local_channels=16)
-
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
     torch.manual_seed(0)
-    model = GCNRefineModel(GCNRefineConfig(**SMALL)).eval()
+    model = GCNRefineModel(GCNRefineConfig(**TINY_REFINER)).eval()
     folder = tmp_path_factory.mktemp("refiner")
     model.save_pretrained(folder)
     return folder

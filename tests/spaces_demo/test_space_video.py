@@ -1,7 +1,7 @@
 """The Space's Video tab (spaces_demo/app.py): a clip uploaded through gradio_client, like a browser.
 
 The app is served on 127.0.0.1 with tiny randomly initialised refiner, lifter, RT-DETR and ViTPose
-models saved to tmp folders (as in tests/test_video.py), so nothing is downloaded.
+models saved to tmp folders (as in tests/video/test_video.py), so nothing is downloaded.
 """
 
 from __future__ import annotations

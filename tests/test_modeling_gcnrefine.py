@@ -21,8 +21,6 @@ from modeling_gcnrefine.modeling_gcnrefine import build_joint_graph, build_part_
 from modeling_gcnrefine.processing_gcnrefine import fill_missing
 from modeling_gcnrefine.skeleton import H36M_JOINTS_LEFT, H36M_JOINTS_RIGHT, H36M_PARENTS, flip_poses
 
-SMALL = TINY_REFINER
-
 # MODEL.md checksums (reference normalisation).
 JOINT_SUMS = {
     3: [10.692857, 9.195238, 9.992857, 7.333333, 6.892857, 6.892857],
@@ -35,7 +33,7 @@ PART_SUMS_T3 = [3.27619, 1.904762, 2.8, 2.8, 2.109524, 2.109524]
 def make_model(seed: int = 0, **overrides) -> GCNRefineModel:
     """A small refiner with non-trivial BatchNorm statistics, in eval mode."""
     torch.manual_seed(seed)
-    model = GCNRefineModel(GCNRefineConfig(**{**SMALL, **overrides}))
+    model = GCNRefineModel(GCNRefineConfig(**{**TINY_REFINER, **overrides}))
     model.train()
     with torch.no_grad():
         for _ in range(3):
@@ -98,7 +96,7 @@ def test_reference_parameter_count(frames):
 
 
 def test_model_buffers_are_the_config_graphs():
-    model = GCNRefineModel(GCNRefineConfig(num_frames=5, **SMALL))
+    model = GCNRefineModel(GCNRefineConfig(num_frames=5, **TINY_REFINER))
     np.testing.assert_array_equal(model.joint_graph.adjacency.numpy(), build_joint_graph(model.config))
     np.testing.assert_array_equal(model.part_graph.adjacency.numpy(), build_part_graph(model.config))
 

@@ -31,7 +31,7 @@ gr = pytest.importorskip("gradio")
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client.exceptions import AppError  # noqa: E402
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 SHIPPED_REFINER = REPO_ROOT / "modeling_gcnrefine" / "checkpoints" / "gcnrefine-blendmimic3d"
 SHIPPED_LIFTER = REPO_ROOT / "modeling_gcnrefine" / "checkpoints" / "lifter-blendmimic3d"
 SS3 = ("SS3", "TakesItem_multi", 0)

@@ -20,7 +20,7 @@ from modeling_gcnrefine.evaluation.plausibility import (
 from modeling_gcnrefine.recipes.files import EXAMPLE_POSES
 from modeling_gcnrefine.skeleton import H36M_PARENTS
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 SHARED = Path(os.environ.get("GCNREFINE_SHARED_DIR", REPO_ROOT.parent / "shared"))
 
 

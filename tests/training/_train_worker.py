@@ -1,6 +1,6 @@
 """A tiny PreTrainedModel and dataset for the training tests, and a script that trains them.
 
-Run under ``torchrun --nproc_per_node 2`` by ``tests/test_training.py``: trains 3 epochs straight,
+Run under ``torchrun --nproc_per_node 2`` by ``tests/training/test_loop.py``: trains 3 epochs straight,
 then 2 epochs plus a resumed third in another folder, and writes what the test checks to
 ``<out>/result.json`` (main process only).
 """

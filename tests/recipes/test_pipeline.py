@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import TINY_REFINER
 
 from modeling_gcnrefine import GCNRefineConfig, GCNRefineModel
 from modeling_gcnrefine.data.predictions import load_predictions
@@ -15,8 +16,6 @@ from modeling_gcnrefine.data.windows import LifterChunks
 from modeling_gcnrefine.recipes.backbone import BackboneSettings, assign_folds, prediction_path, run_backbone
 from modeling_gcnrefine.recipes.refiner import RefinerDataSettings, load_refiner_sequences, train_refiner
 from modeling_gcnrefine.training.arguments import TrainingArguments
-
-TINY = dict(joint_channels=[8, 8, 16], part_channels=[16, 16], fusion_channels=8, non_local_channels=8)
 
 
 def fake_sequence(subject, action, camera, length=10):
@@ -139,7 +138,7 @@ def test_refiner_trains_on_backbone_predictions(backbone_dir, blendmimic3d_dir, 
         output_dir=str(tmp_path / "refiner"), epochs=2, batch_size=32, samples_per_epoch=128,
         metric_for_best="loss_mpjpe", log_with=None,
     )
-    result = train_refiner(out, tmp_path / "refiner", GCNRefineConfig(**TINY), blendmimic3d_dir, data, args)
+    result = train_refiner(out, tmp_path / "refiner", GCNRefineConfig(**TINY_REFINER), blendmimic3d_dir, data, args)
     loaded = GCNRefineModel.from_pretrained(result.best_path)
     refined = loaded.refine(train_part.inputs[0])
     assert refined.shape == train_part.inputs[0].shape and np.isfinite(refined).all()
@@ -153,7 +152,7 @@ def test_refiner_trains_with_confidence_channel(backbone_dir, blendmimic3d_dir, 
         output_dir=str(tmp_path / "refiner"), epochs=1, batch_size=32, samples_per_epoch=64, log_with=None,
         metric_for_best="loss_mpjpe",
     )
-    result = train_refiner(out, tmp_path / "refiner", GCNRefineConfig(in_channels=4, **TINY), blendmimic3d_dir, data, args)
+    result = train_refiner(out, tmp_path / "refiner", GCNRefineConfig(in_channels=4, **TINY_REFINER), blendmimic3d_dir, data, args)
     model = GCNRefineModel.from_pretrained(result.final_path)
     assert model.config.in_channels == 4
     assert torch.isfinite(model(torch.zeros(1, 3, 17, 3), confidence=torch.ones(1, 3, 17)).refined).all()
@@ -165,7 +164,7 @@ def test_evaluate_writes_the_report(backbone_dir, blendmimic3d_dir, tmp_path):
     out, _ = backbone_dir
     torch.manual_seed(0)
     refiner = tmp_path / "refiner"
-    GCNRefineModel(GCNRefineConfig(**TINY)).save_pretrained(refiner)
+    GCNRefineModel(GCNRefineConfig(**TINY_REFINER)).save_pretrained(refiner)
     report = evaluate_blendmimic3d(
         out, refiner, tmp_path / "report", compact=refiner, dataset_source=blendmimic3d_dir,
         val_motions_per_subject=1, limit=8,
