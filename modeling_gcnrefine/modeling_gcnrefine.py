@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
+from tqdm.auto import tqdm
 from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.utils import ModelOutput
@@ -35,6 +36,10 @@ DEFAULT_CHECKPOINT_ENV = "GCNREFINE_CHECKPOINT"
 DEFAULT_CHECKPOINT_NAME = "gcnrefine-blendmimic3d"
 # Package data; absent next to a checkpoint loaded as remote code, where a path must be given.
 SHIPPED_CHECKPOINTS_DIR = Path(__file__).resolve().parent / "checkpoints"
+
+# `refine(progress=None)` shows a progress bar above this many forward passes: a few passes end
+# before a bar is worth reading, and short calls in loops should stay quiet.
+REFINE_PROGRESS_MIN_BATCHES = 20
 
 
 @dataclass
@@ -372,43 +377,68 @@ class GCNRefineModel(GCNRefinePreTrainedModel):
 
     # ------------------------------------------------------------------ user-facing refinement
 
-    @torch.inference_mode()
     def refine(
         self,
         poses,
         confidence=None,
         flip_test: bool | None = None,
         batch_size: int = 1024,
+        progress: bool | None = None,
     ):
         """Refine whole sequences.
 
         Args:
-            poses: ``(T_seq, V, 3)`` or ``(B, T_seq, V, 3)``, numpy or torch, metres, camera frame, any
-                ``T_seq >= 1``. Missing keypoints may be NaN: they are filled by linear interpolation in
-                time (holding the nearest value at the ends) before refinement.
-            confidence: ``(T_seq, V)`` / ``(B, T_seq, V)`` detector confidence, only for ``in_channels == 4``.
-            flip_test: average with the un-flipped refinement of the mirrored input (defaults to
-                ``config.flip_test``).
+            poses: numpy or torch floating-point, metres, camera frame, Human3.6M-17 order, any
+                ``T >= 1``, one of
+                ``(T, V, 3)``: one person's sequence;
+                ``(T, 1, V, 3)``: also one person's sequence (VideoPose3D's output shape): a 4-D input
+                whose axis 1 has size 1 is always read so, never as T sequences of one frame each
+                (useless to a temporal refiner);
+                ``(B, T, V, 3)``: a batch of B sequences of T frames.
+                Units are checked: a median bone length outside [0.05, 0.6] m is refused, naming the
+                likely unit and factor (millimetres: x1000, centimetres: x100); outside a person's
+                usual 0.1 - 0.45 m it is warned about.
+                Missing keypoints may be NaN. A coordinate missing in some frames is interpolated
+                linearly over time from the same joint's coordinate in the other frames (the nearest
+                value held at the ends). A joint never observed in a sequence is placed by the
+                skeleton, with a warning naming it: at its parent plus a typical length of its bone
+                (``skeleton.H36M_BONE_LENGTHS_METRES``) along the parent's own bone direction (parent
+                minus grandparent). See ``processing_gcnrefine.fill_missing``.
+            confidence: detector confidence of shape ``poses.shape[:-1]`` (for ``(T, 1, V, 3)`` also
+                ``(T, V)``), only for ``in_channels == 4``.
+            flip_test: ``True``/``False`` (numpy bools too): average with the un-flipped refinement of
+                the mirrored input; ``None``: ``config.flip_test``.
             batch_size: windows per forward pass; bounds memory for any sequence length.
+            progress: a tqdm progress bar over the forward passes: ``True`` shows it, ``False`` hides
+                it, ``None`` shows it only when there are more than
+                ``REFINE_PROGRESS_MIN_BATCHES`` (20) passes.
 
         Returns:
             Refined poses of the input's type, shape, dtype (and device), with the input's root
-            trajectory (the filled root where it was NaN) and no NaN.
+            trajectory (the filled root where it was NaN) and no NaN. Torch results are ordinary
+            tensors (made under ``torch.no_grad``, not inference mode): they can be updated in place
+            and used in autograd graphs, as constants.
         """
         config = self.config
-        flip_test = config.flip_test if flip_test is None else bool(flip_test)
-        if not isinstance(batch_size, int) or batch_size < 1:
+        flip_test = config.flip_test if flip_test is None else _check_bool("flip_test", flip_test)
+        progress = None if progress is None else _check_bool("progress", progress)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size: expected a positive integer, got {batch_size!r}")
         array, conf, single = prepare_sequences(poses, confidence, config)  # (B, T, V, 3) float64, (B, T, V)
         was_training = self.training
         self.eval()
         try:
-            refined = self._refine_sequences(array, conf, flip_test, batch_size)
+            # no_grad, not inference_mode: inference tensors cannot be saved for backward nor updated
+            # in place outside inference mode, which a caller's ordinary code may well do with the result.
+            with torch.no_grad():
+                refined = self._refine_sequences(array, conf, flip_test, batch_size, progress)
         finally:
             self.train(was_training)
         return restore_output(refined, poses, single)
 
-    def _refine_sequences(self, array: np.ndarray, conf: np.ndarray | None, flip_test: bool, batch_size: int):
+    def _refine_sequences(
+        self, array: np.ndarray, conf: np.ndarray | None, flip_test: bool, batch_size: int, progress: bool | None
+    ):
         config = self.config
         device = self.device
         num_sequences, length, joints, _ = array.shape
@@ -420,7 +450,9 @@ class GCNRefineModel(GCNRefinePreTrainedModel):
         flip_perm = torch.tensor(flip_permutation(config), device=device)
         out = torch.empty(num_sequences * length, joints, 3, dtype=torch.float32, device=device)
         total = num_sequences * length
-        for start in range(0, total, batch_size):
+        starts = range(0, total, batch_size)
+        show = len(starts) > REFINE_PROGRESS_MIN_BATCHES if progress is None else progress
+        for start in tqdm(starts, desc="refine", unit="batch", disable=not show):
             flat = torch.arange(start, min(start + batch_size, total), device=device)
             seq, centre = flat // length, flat % length
             frames = (centre[:, None] + offsets[None, :]).clamp_(0, length - 1)  # (n, T_w), edge replication
@@ -453,6 +485,13 @@ def default_checkpoint() -> Path | str:
             f"or set {DEFAULT_CHECKPOINT_ENV}"
         )
     return candidate
+
+
+def _check_bool(name: str, value) -> bool:
+    # bool("no") is True: anything but a real boolean is a mistake to report, not to coerce.
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name}: expected True or False (or None for the default), got {value!r}")
+    return bool(value)
 
 
 def _check_window(name: str, poses: torch.Tensor, config: GCNRefineConfig) -> tuple[int, int, int, int]:

@@ -1,18 +1,56 @@
 """The numpy side of `GCNRefineModel.refine`: input validation, the unit check, NaN filling, and
 turning the refined array back into the caller's type.
 
+Missing keypoints (NaN) are filled before refinement, from the data wherever there is any:
+
+* a coordinate that is NaN in some frames is interpolated linearly over time from the same
+  coordinate of the same joint in the other frames (the nearest value is held at the ends); a
+  missing y says nothing about x, and another joint's position says nothing about this one's;
+* a joint never observed in a sequence (or one of its coordinates never observed) has no timeline
+  to interpolate, so it is placed by the skeleton: its parent's position plus a typical length of its
+  bone (``skeleton.H36M_BONE_LENGTHS_METRES``) along the parent's own bone direction (parent minus
+  grandparent), and a warning names it. This is a guess of plausible shape, not a measurement.
+
 A model file: it travels with a saved checkpoint (``auto_map``) and imports only its siblings.
 """
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 
 from .configuration_gcnrefine import GCNRefineConfig
+from .skeleton import (
+    H36M_BONE_LENGTHS_METRES,
+    H36M_JOINT_NAMES,
+    H36M_JOINTS_LEFT,
+    H36M_JOINTS_RIGHT,
+    H36M_PARENTS,
+)
 
-# Inputs whose median bone length exceeds this are not in metres (a human bone is 0.05 - 0.5 m).
-MAX_MEDIAN_BONE_LENGTH_METRES = 10.0
+# The unit check compares the median bone length with a person's. An adult's is ~0.24 m (the median
+# of H36M_BONE_LENGTHS_METRES); children and very tall people span about 0.1 - 0.45 m. Beyond
+# [MIN, MAX] (half of a small child's, 2.5x an adult's) the input is not metres of a person, and the
+# refiner would quietly return poses unlike anything it learned, so it is refused; between the two
+# ranges it is only unusual (a small child, a noisy lifter, a slightly wrong scale), so it is warned about.
+TYPICAL_MEDIAN_BONE_LENGTH_METRES = 0.24
+MIN_MEDIAN_BONE_LENGTH_METRES = 0.05
+MAX_MEDIAN_BONE_LENGTH_METRES = 0.6
+HUMAN_MEDIAN_BONE_LENGTH_METRES = (0.1, 0.45)
+# Units a wrongly scaled input is most likely in, as (metres -> unit factor, name); a median within 3x
+# of TYPICAL * factor is reported as that unit (mm and cm are 10x apart, so the ranges do not overlap).
+_LIKELY_UNITS = ((1000.0, "millimetres"), (100.0, "centimetres"))
+
+# Direction of a placed bone when the skeleton offers none (a child of the root without an observed
+# mirror partner): up in a camera frame whose y axis points down, as Human3.6M's and image coordinates.
+_UP = np.array([0.0, -1.0, 0.0])
+
+# Frames to blame in `warnings.warn` for a call through refine(): the warning points at the user's call.
+_REFINE_STACKLEVEL = 4
+
+_AXES = "xyz"
 
 
 def flip_permutation(config: GCNRefineConfig) -> list[int]:
@@ -22,21 +60,38 @@ def flip_permutation(config: GCNRefineConfig) -> list[int]:
     return perm
 
 
-def _validated_poses(poses, config: GCNRefineConfig) -> np.ndarray:
-    """Check type, shape, dtype and content of `refine`'s input; return float64 numpy."""
+def _as_sequences(array: np.ndarray) -> tuple[np.ndarray, bool]:
+    """``(B, T, V, 3)`` view of a validated input and whether it is one person's sequence.
+
+    ``(T, V, 3)`` and ``(T, 1, V, 3)`` (VideoPose3D's output: one person, T frames) are one sequence;
+    other 4-D inputs are batches ``(B, T, V, 3)``. A batch of one-frame sequences would be
+    indistinguishable from the latter, and is of no use to a temporal refiner anyway.
+    """
+    if array.ndim == 3:
+        return array[None], True
+    if array.shape[1] == 1:
+        return array[:, 0][None], True
+    return array, False
+
+
+def _validated_poses(poses, config: GCNRefineConfig) -> tuple[np.ndarray, bool]:
+    """Check type, shape, dtype and content of `refine`'s input; return it as float64 numpy
+    ``(B, T, V, 3)`` and whether it was one sequence (see `_as_sequences`)."""
     joints = config.num_joints
     if isinstance(poses, torch.Tensor):
         if not poses.is_floating_point():
-            raise ValueError(f"poses: expected a floating-point tensor, got dtype {poses.dtype}")
+            raise ValueError(f"poses: expected a floating-point tensor (metres), got dtype {poses.dtype}")
         array = poses.detach().to("cpu", torch.float64).numpy()
     elif isinstance(poses, np.ndarray):
         if not np.issubdtype(poses.dtype, np.floating):
-            raise ValueError(f"poses: expected a floating-point array, got dtype {poses.dtype}")
+            raise ValueError(f"poses: expected a floating-point array (metres), got dtype {poses.dtype}")
         array = poses.astype(np.float64)
     else:
         raise ValueError(f"poses: expected a numpy array or torch tensor, got {type(poses).__name__}")
     if array.ndim not in (3, 4):
-        raise ValueError(f"poses: expected shape (T, {joints}, 3) or (B, T, {joints}, 3), got {array.shape}")
+        raise ValueError(
+            f"poses: expected shape (T, {joints}, 3), (T, 1, {joints}, 3) or (B, T, {joints}, 3), got {array.shape}"
+        )
     if array.shape[-2] != joints:
         raise ValueError(f"poses: expected {joints} joints in axis -2 (shape (..., {joints}, 3)), got {array.shape}")
     if array.shape[-1] != 3:
@@ -45,75 +100,200 @@ def _validated_poses(poses, config: GCNRefineConfig) -> np.ndarray:
         raise ValueError(f"poses: expected at least one sequence of at least one frame, got {array.shape}")
     if np.isinf(array).any():
         raise ValueError("poses: expected finite values or NaN for missing keypoints, got +-inf")
-    batch = array if array.ndim == 4 else array[None]
-    empty = [i for i in range(batch.shape[0]) if np.isnan(batch[i]).all()]
+    batch, single = _as_sequences(array)
+    missing = np.isnan(batch).all(axis=(1, 2))  # (B, 3): a coordinate never observed in a sequence
+    empty = [int(i) for i in np.flatnonzero(missing.all(axis=1))]
     if empty:
         raise ValueError(f"poses: expected at least one observed keypoint per sequence, got all-NaN sequence(s) {empty}")
-    return array
-
-
-def _check_metres(array: np.ndarray, parents) -> None:
-    children = [c for c, p in enumerate(parents) if p >= 0]
-    lengths = np.linalg.norm(array[..., children, :] - array[..., [parents[c] for c in children], :], axis=-1)
-    median = float(np.median(lengths))
-    if median > MAX_MEDIAN_BONE_LENGTH_METRES:
+    if missing.any():
+        b, c = (int(i) for i in np.argwhere(missing)[0])
         raise ValueError(
-            f"poses: expected metres (median bone length 0.05-0.5), got median bone length {median:.1f}; "
-            "the input looks like millimetres: divide by 1000 to convert to metres"
+            f"poses: expected every coordinate observed for some joint and frame of each sequence, got "
+            f"{_AXES[c]} NaN everywhere in sequence {b}"
+        )
+    return batch, single
+
+
+def _check_metres(sequences: np.ndarray, parents, stacklevel: int = 2) -> None:
+    """Refuse poses whose median observed bone length is not a person's in metres; warn when unusual
+    (``stacklevel`` as in `warnings.warn`)."""
+    children = [c for c, p in enumerate(parents) if p >= 0]
+    lengths = np.linalg.norm(sequences[..., children, :] - sequences[..., [parents[c] for c in children], :], axis=-1)
+    lengths = lengths[np.isfinite(lengths)]  # before filling: placed joints would pull it to metres
+    if lengths.size == 0:
+        return  # no bone with both ends observed: nothing to measure
+    median = float(np.median(lengths))
+    expected = (
+        f"poses: expected metres, a median bone length in [{MIN_MEDIAN_BONE_LENGTH_METRES}, "
+        f"{MAX_MEDIAN_BONE_LENGTH_METRES}] m (an adult's is ~{TYPICAL_MEDIAN_BONE_LENGTH_METRES} m), "
+        f"got median bone length {median:.4g}"
+    )
+    ratio = median / TYPICAL_MEDIAN_BONE_LENGTH_METRES
+    if median > MAX_MEDIAN_BONE_LENGTH_METRES:
+        for factor, unit in _LIKELY_UNITS:
+            if factor / 3 <= ratio <= factor * 3:
+                raise ValueError(
+                    f"{expected}; the input looks like {unit} (~{factor:g}x metres): "
+                    f"divide by {factor:g} to convert to metres"
+                )
+        raise ValueError(f"{expected}, about {ratio:.3g}x an adult's: check the units and scale (divide by ~{ratio:.2g})")
+    if median < MIN_MEDIAN_BONE_LENGTH_METRES:
+        raise ValueError(
+            f"{expected}, about 1/{1 / ratio:.3g} of an adult's: the input looks scaled down (a unit converted "
+            f"with the wrong factor?); check the units and scale (multiply by ~{1 / ratio:.2g})"
+        )
+    low, high = HUMAN_MEDIAN_BONE_LENGTH_METRES
+    if not low <= median <= high:
+        warnings.warn(
+            f"poses: median bone length {median:.3g} m is outside a person's usual {low}-{high} m "
+            f"(an adult's is ~{TYPICAL_MEDIAN_BONE_LENGTH_METRES} m); check that the input is metres",
+            stacklevel=stacklevel,
         )
 
 
-def fill_missing(poses: np.ndarray, parents) -> np.ndarray:
-    """Fill NaN keypoints of ``(B, T, V, 3)`` poses: linear interpolation over time per joint and
-    coordinate (nearest value held at the ends); a joint missing in every frame takes its parent's
-    position (the root, the mean of the observed joints). Returns a new array without NaN."""
-    filled = poses.copy()
-    num_sequences, length, joints, _ = filled.shape
+def _topological_order(parents) -> list[int]:
+    """Joints ordered so that every parent comes before its children."""
+    order = [j for j, p in enumerate(parents) if p < 0]
+    for joint in order:  # grows while iterating: breadth first
+        order.extend(c for c, p in enumerate(parents) if p == joint)
+    return order
+
+
+def fill_missing(
+    poses: np.ndarray,
+    parents,
+    bone_lengths=None,
+    mirror_pairs=None,
+    joint_names=None,
+    stacklevel: int = 2,
+) -> np.ndarray:
+    """Fill NaN keypoints of ``(B, T, V, 3)`` poses; returns a new float64 array without NaN.
+
+    A coordinate NaN in some frames: linear interpolation over time of that joint's coordinate (the
+    nearest observed value held at the ends). A joint with a coordinate never observed in its
+    sequence: placed by the skeleton (those coordinates only), with a warning naming it. A non-root
+    joint goes at its parent plus ``bone_lengths[joint]`` along the parent's bone (parent minus
+    grandparent); for a child of the root, away from its observed mirror partner, else up (-y). The
+    root goes at the mean of its observed mirror-paired children (the hips), else of all its observed
+    children, else of all observed joints.
+
+    Args:
+        parents: parent of each joint, -1 for the root.
+        bone_lengths: typical length of the bone ending at each joint, metres; default: the
+            Human3.6M-17 table for the Human3.6M-17 layout, else each sequence's median observed bone.
+        mirror_pairs: ``(left, right)`` joint pairs; default: Human3.6M-17's for that layout.
+        joint_names: names for the warning; default: Human3.6M-17's for that layout, else indices.
+        stacklevel: frames up from this function that the warning blames (as `warnings.warn`).
+    """
+    parents = [int(p) for p in parents]
+    h36m = tuple(parents) == H36M_PARENTS
+    if bone_lengths is None and h36m:
+        bone_lengths = H36M_BONE_LENGTHS_METRES
+    if mirror_pairs is None:
+        mirror_pairs = zip(H36M_JOINTS_LEFT, H36M_JOINTS_RIGHT) if h36m else ()
+    if joint_names is None:
+        joint_names = H36M_JOINT_NAMES if h36m else [f"joint {j}" for j in range(len(parents))]
+    partner = {}
+    for left, right in mirror_pairs:
+        partner[left], partner[right] = right, left
+    order = _topological_order(parents)
+    children = [c for c, p in enumerate(parents) if p >= 0]
+
+    filled = np.array(poses, dtype=np.float64)  # a copy
+    num_sequences, length, _, _ = filled.shape
     time = np.arange(length)
+    placed: dict[int, list[int]] = {}
     for b in range(num_sequences):
-        for v in range(joints):
-            observed = ~np.isnan(filled[b, :, v, 0])
-            if observed.all() or not observed.any():
-                continue
-            for c in range(3):
-                filled[b, :, v, c] = np.interp(time, time[observed], filled[b, observed, v, c])
-        for v in range(joints):  # parents come before children in the layout
-            if np.isnan(filled[b, :, v]).all():
-                if parents[v] >= 0:
-                    filled[b, :, v] = filled[b, :, parents[v]]
-                else:
-                    filled[b, :, v] = np.nanmean(filled[b], axis=1)
-    # Partially observed coordinates (NaN in x only, say) are rare; settle them the same way.
-    if np.isnan(filled).any():
-        filled = np.where(np.isnan(filled), np.nanmean(filled, axis=(1, 2), keepdims=True), filled)
+        sequence = filled[b]  # a view: filled in place
+        holes = np.isnan(sequence).any(axis=0)  # (V, 3)
+        for v, c in np.argwhere(holes):
+            observed = ~np.isnan(sequence[:, v, c])
+            if observed.any():
+                sequence[:, v, c] = np.interp(time, time[observed], sequence[observed, v, c])
+        never = [int(v) for v in np.flatnonzero(np.isnan(sequence).any(axis=0).any(axis=1))]
+        if not never:
+            continue
+        if bone_lengths is None:
+            bones = np.linalg.norm(sequence[:, children] - sequence[:, [parents[c] for c in children]], axis=-1)
+            bones = bones[np.isfinite(bones)]
+            typical = float(np.median(bones)) if bones.size else TYPICAL_MEDIAN_BONE_LENGTH_METRES
+            lengths = [typical] * len(parents)
+        else:
+            lengths = bone_lengths
+        for v in order:
+            if v in never:
+                _place_joint(sequence, v, parents, partner, lengths, never)
+        placed[b] = never
+    if placed:
+        shown = [f"sequence {b}: " + ", ".join(joint_names[v] for v in joints) for b, joints in list(placed.items())[:5]]
+        more = f"; and {len(placed) - 5} more sequences" if len(placed) > 5 else ""
+        warnings.warn(
+            "poses: joints never observed in a sequence were placed by the skeleton (parent plus a typical "
+            f"bone length along the parent's bone), not measured: {'; '.join(shown)}{more}",
+            stacklevel=stacklevel,
+        )
     return filled
+
+
+def _place_joint(sequence: np.ndarray, joint: int, parents, partner: dict, lengths, never: list[int]) -> None:
+    """Fill the NaN coordinates of ``sequence[:, joint]`` ``(T, V, 3)`` from the skeleton, in place."""
+    parent = parents[joint]
+    if parent < 0:
+        kids = [c for c, p in enumerate(parents) if p == joint and c not in never]
+        paired = [c for c in kids if partner.get(c) in kids]
+        observed = [v for v in range(sequence.shape[1]) if v not in never]
+        source = paired or kids or observed
+        with warnings.catch_warnings():  # an all-NaN column here is filled by the children's placement
+            warnings.simplefilter("ignore", RuntimeWarning)
+            guess = np.nanmean(sequence[:, source or list(range(sequence.shape[1]))], axis=1)
+    else:
+        grandparent = parents[parent]
+        if grandparent >= 0:
+            direction = sequence[:, parent] - sequence[:, grandparent]
+        elif joint in partner and parents[partner[joint]] == parent:
+            direction = sequence[:, parent] - sequence[:, partner[joint]]  # NaN if not placed yet: up
+        else:
+            direction = np.full_like(sequence[:, parent], np.nan)
+        norm = np.linalg.norm(direction, axis=-1, keepdims=True)
+        usable = np.isfinite(norm) & (norm > 1e-9)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            unit = np.where(usable, direction / np.where(usable, norm, 1.0), _UP)
+        guess = sequence[:, parent] + float(lengths[joint]) * unit
+    column = sequence[:, joint]
+    column[:] = np.where(np.isnan(column), guess, column)
 
 
 def prepare_sequences(poses, confidence, config: GCNRefineConfig) -> tuple[np.ndarray, np.ndarray | None, bool]:
     """Validate ``refine``'s input and return ``(poses (B, T, V, 3) float64 without NaN, confidence
-    (B, T, V) float32 or None, whether the input was a single sequence)``."""
-    array = _validated_poses(poses, config)  # float64 numpy, (B, T, V, 3) or (T, V, 3)
-    single = array.ndim == 3
-    if single:
-        array = array[None]
+    (B, T, V) float32 or None, whether the input was one sequence)``. Called by `refine` only (the
+    warnings blame the frame that called `refine`)."""
+    array, single = _validated_poses(poses, config)  # float64 numpy (B, T, V, 3)
+    # Measured before filling: placed joints have metre-scale bones whatever the input's unit.
+    _check_metres(array, config.joint_parents, stacklevel=_REFINE_STACKLEVEL)
     if np.isnan(array).any():
-        array = fill_missing(array, config.joint_parents)
-    _check_metres(array, config.joint_parents)
+        array = fill_missing(
+            array,
+            config.joint_parents,
+            mirror_pairs=list(zip(config.joints_left, config.joints_right)),
+            joint_names=config.joint_names,
+            stacklevel=_REFINE_STACKLEVEL,
+        )
     conf = None
     if config.in_channels == 4:
+        shape = tuple(poses.shape[:-1])
         if confidence is None:
-            raise ValueError("confidence: expected an array of shape poses.shape[:-1] with in_channels=4, got None")
+            raise ValueError(f"confidence: expected an array of shape {shape} (poses.shape[:-1]) with in_channels=4, got None")
         conf = np.asarray(confidence.detach().cpu() if isinstance(confidence, torch.Tensor) else confidence, np.float32)
-        conf = conf[None] if single else conf
-        if conf.shape != array.shape[:-1]:
-            raise ValueError(f"confidence: expected shape {array.shape[:-1]}, got {conf.shape}")
-        conf = np.nan_to_num(conf, nan=0.0)
+        accepted = {shape, tuple(array.shape[1:-1])} if single else {shape}  # (T, 1, V) input: (T, V) too
+        if conf.shape not in accepted:
+            raise ValueError(f"confidence: expected shape {shape} (poses.shape[:-1]), got {conf.shape}")
+        conf = np.nan_to_num(conf.reshape(array.shape[:-1]), nan=0.0)
     return array, conf, single
 
 
 def restore_output(refined: np.ndarray, poses, single: bool):
     """``refined (B, T, V, 3)`` in the type, shape, dtype and device of ``refine``'s input ``poses``."""
-    refined = refined[0] if single else refined
+    refined = (refined[0] if single else refined).reshape(tuple(poses.shape))
     if isinstance(poses, torch.Tensor):
-        return torch.from_numpy(refined).to(device=poses.device, dtype=poses.dtype)
+        return torch.from_numpy(np.ascontiguousarray(refined)).to(device=poses.device, dtype=poses.dtype)
     return refined.astype(np.asarray(poses).dtype, copy=False)

@@ -19,7 +19,14 @@ from modeling_gcnrefine import GCNRefineConfig, GCNRefineModel
 from modeling_gcnrefine.graph import joint_graph
 from modeling_gcnrefine.modeling_gcnrefine import build_joint_graph, build_part_graph
 from modeling_gcnrefine.processing_gcnrefine import fill_missing
-from modeling_gcnrefine.skeleton import H36M_JOINTS_LEFT, H36M_JOINTS_RIGHT, H36M_PARENTS, flip_poses
+from modeling_gcnrefine.skeleton import (
+    H36M_BONE_LENGTHS_METRES,
+    H36M_JOINTS_LEFT,
+    H36M_JOINTS_RIGHT,
+    H36M_PARENTS,
+    bone_lengths,
+    flip_poses,
+)
 
 # MODEL.md checksums (reference normalisation).
 JOINT_SUMS = {
@@ -353,3 +360,173 @@ def test_refine_rejects_bad_input(poses, message):
 def test_refine_rejects_integer_tensor():
     with pytest.raises(ValueError, match="poses: expected a floating-point tensor"):
         make_model().refine(torch.zeros(4, 17, 3, dtype=torch.int32))
+
+
+def test_refine_torch_output_is_an_ordinary_tensor():
+    model = make_model()
+    refined = model.refine(torch.from_numpy(walking_sequence(20)))
+    assert not refined.is_inference() and not refined.requires_grad
+    weight = torch.ones(3, requires_grad=True)
+    (refined * weight).sum().backward()  # an inference tensor cannot be saved for backward
+    np.testing.assert_allclose(weight.grad.numpy(), refined.sum(dim=(0, 1)).numpy(), rtol=1e-6)
+    before = refined.clone()
+    refined.add_(1.0)  # an inference tensor cannot be updated in place outside inference mode
+    torch.testing.assert_close(refined, before + 1.0)
+
+
+def test_refine_reads_t_1_v_3_as_one_persons_sequence():
+    model = make_model()
+    sequence = walking_sequence(30)
+    expected = model.refine(sequence)
+    videopose3d = model.refine(sequence[:, None])  # VideoPose3D's (T, 1, 17, 3)
+    assert videopose3d.shape == (30, 1, 17, 3) and videopose3d.dtype == sequence.dtype
+    np.testing.assert_allclose(videopose3d[:, 0], expected, atol=1e-6)
+    # Read as 30 one-frame sequences it would differ: the temporal windows would see one frame each.
+    one_frame_each = np.stack([model.refine(sequence[t : t + 1])[0] for t in range(30)])
+    assert not np.allclose(videopose3d[:, 0], one_frame_each, atol=1e-4)
+    as_torch = model.refine(torch.from_numpy(sequence[:, None]))
+    assert tuple(as_torch.shape) == (30, 1, 17, 3)
+    np.testing.assert_allclose(as_torch.numpy()[:, 0], expected, atol=1e-6)
+    # (B, T, 17, 3) batches stay batches.
+    batch = np.stack([walking_sequence(30, seed=s) for s in range(2)])
+    np.testing.assert_allclose(model.refine(batch)[1], model.refine(batch[1]), atol=1e-5)
+
+
+def test_refine_t_1_v_3_with_confidence():
+    model = make_model(in_channels=4)
+    sequence = walking_sequence(10)
+    confidence = np.linspace(0.2, 1.0, 10 * 17, dtype=np.float32).reshape(10, 17)
+    expected = model.refine(sequence, confidence=confidence)
+    for conf in (confidence[:, None], confidence):  # poses.shape[:-1], or (T, V)
+        np.testing.assert_allclose(model.refine(sequence[:, None], confidence=conf)[:, 0], expected, atol=1e-6)
+    with pytest.raises(ValueError, match=r"confidence: expected shape \(10, 1, 17\)"):
+        model.refine(sequence[:, None], confidence=confidence[:5])
+
+
+def median_bone(poses: np.ndarray) -> float:
+    return float(np.median(bone_lengths(poses)))
+
+
+@pytest.mark.parametrize(
+    ("scale", "advice"),
+    [
+        (1000, "looks like millimetres (~1000x metres): divide by 1000"),
+        (100, "looks like centimetres (~100x metres): divide by 100"),
+        (5, "divide by ~"),  # a 5x-scaled skeleton is nobody's
+        (0.1, "multiply by ~"),  # centimetres divided by 1000 instead of 100
+    ],
+)
+def test_refine_refuses_poses_whose_bones_are_not_a_persons_in_metres(scale, advice):
+    sequence = walking_sequence(10) * scale
+    with pytest.raises(ValueError, match=r"poses: expected metres, a median bone length in \[0\.05, 0\.6\] m") as error:
+        make_model().refine(sequence)
+    message = str(error.value)
+    assert f"got median bone length {median_bone(sequence):.4g}" in message
+    assert advice in message
+
+
+@pytest.mark.parametrize("scale", [0.35, 2.8])
+def test_refine_warns_about_an_unusual_but_possible_scale(scale):
+    sequence = walking_sequence(10) * scale
+    assert 0.05 < median_bone(sequence) < 0.1 or 0.45 < median_bone(sequence) < 0.6
+    with pytest.warns(UserWarning, match="outside a person's usual 0.1-0.45 m") as record:
+        refined = make_model().refine(sequence)
+    assert refined.shape == sequence.shape
+    assert record[0].filename == __file__  # blames the caller of refine, not the package
+
+
+def test_unit_check_ignores_placed_joints():
+    # Millimetres with most joints never observed: placed bones (metres) must not make it pass.
+    sequence = walking_sequence(10) * 1000
+    sequence[:, 3:] = np.nan
+    with pytest.raises(ValueError, match="millimetres"):
+        make_model().refine(sequence)
+
+
+def test_fill_missing_takes_a_nan_coordinate_from_its_own_timeline():
+    sequence = walking_sequence(20)
+    holes = sequence.copy()
+    holes[7, 3, 1] = np.nan  # one y coordinate of the right ankle
+    filled = fill_missing(holes[None], H36M_PARENTS)[0]
+    np.testing.assert_allclose(filled[7, 3, 1], (sequence[6, 3, 1] + sequence[8, 3, 1]) / 2)
+    assert abs(filled[7, 3, 1] - sequence[7, 3, 1]) < 0.01  # before: the sequence mean, 0.8 m off
+    np.testing.assert_array_equal(np.delete(filled.ravel(), 7 * 51 + 3 * 3 + 1), np.delete(sequence.ravel(), 7 * 51 + 3 * 3 + 1))
+
+
+def test_fill_missing_places_a_never_observed_joint_by_the_skeleton():
+    sequence = walking_sequence(20).astype(np.float64)
+    holes = sequence.copy()
+    holes[:, 5] = np.nan  # left knee, never seen
+    with pytest.warns(UserWarning, match=r"placed by the skeleton.*sequence 0: left_knee$"):
+        filled = fill_missing(holes[None], H36M_PARENTS)[0]
+    hip, pelvis = sequence[:, 4], sequence[:, 0]
+    thigh_direction = (hip - pelvis) / np.linalg.norm(hip - pelvis, axis=-1, keepdims=True)
+    np.testing.assert_allclose(filled[:, 5], hip + H36M_BONE_LENGTHS_METRES[5] * thigh_direction)
+    np.testing.assert_allclose(np.linalg.norm(filled[:, 5] - filled[:, 4], axis=-1), 0.439)  # before: 0.01 m
+    np.testing.assert_array_equal(np.delete(filled, 5, axis=1), np.delete(sequence, 5, axis=1))
+
+
+def test_fill_missing_places_children_of_the_root_and_the_root():
+    sequence = walking_sequence(5).astype(np.float64)
+    holes = sequence.copy()
+    holes[:, 1] = np.nan  # right hip: no grandparent, so away from its mirror partner, the left hip
+    with pytest.warns(UserWarning, match="right_hip"):
+        filled = fill_missing(holes[None], H36M_PARENTS)[0]
+    away = sequence[:, 0] - sequence[:, 4]
+    np.testing.assert_allclose(
+        filled[:, 1], sequence[:, 0] + 0.107 * away / np.linalg.norm(away, axis=-1, keepdims=True)
+    )
+    holes = sequence.copy()
+    holes[:, 0] = np.nan  # the pelvis: between the hips
+    with pytest.warns(UserWarning, match="pelvis"):
+        filled = fill_missing(holes[None], H36M_PARENTS)[0]
+    np.testing.assert_allclose(filled[:, 0], (sequence[:, 1] + sequence[:, 4]) / 2)
+
+
+def test_refine_warns_naming_never_observed_joints_and_blames_the_caller():
+    sequence = walking_sequence(30)
+    sequence[:, [12, 13]] = np.nan  # left elbow and wrist
+    with pytest.warns(UserWarning, match="sequence 0: left_elbow, left_wrist") as record:
+        refined = make_model().refine(sequence)
+    assert np.isfinite(refined).all() and record[0].filename == __file__
+
+
+def test_refine_refuses_a_coordinate_never_observed_in_a_sequence():
+    sequence = walking_sequence(10)
+    sequence[..., 1] = np.nan  # no y anywhere: nothing to fill it from
+    with pytest.raises(ValueError, match=r"poses: expected every coordinate observed .* got y NaN everywhere in sequence 0"):
+        make_model().refine(sequence)
+
+
+@pytest.mark.parametrize("name", ["flip_test", "progress"])
+@pytest.mark.parametrize("value", ["no", "False", 0, 1, 1.0])
+def test_refine_refuses_non_boolean_switches(name, value):
+    with pytest.raises(ValueError, match=f"{name}: expected True or False .*, got {value!r}"):
+        make_model().refine(walking_sequence(5), **{name: value})
+
+
+def test_refine_accepts_numpy_booleans_for_flip_test():
+    model = make_model()
+    sequence = walking_sequence(5)
+    np.testing.assert_array_equal(model.refine(sequence, flip_test=np.bool_(True)), model.refine(sequence, flip_test=True))
+    np.testing.assert_array_equal(model.refine(sequence, flip_test=np.False_), model.refine(sequence, flip_test=False))
+
+
+@pytest.mark.parametrize(
+    ("frames", "batch_size", "progress", "shown"),
+    [
+        (42, 2, None, True),  # 21 batches: auto shows it
+        (40, 2, None, False),  # 20 batches: auto hides it
+        (40, 2, False, False),
+        (10, 1000, True, True),
+    ],
+)
+def test_refine_progress_bar(capsys, frames, batch_size, progress, shown):
+    model = make_model()
+    capsys.readouterr()
+    model.refine(walking_sequence(frames), batch_size=batch_size, progress=progress)
+    err = capsys.readouterr().err
+    assert ("refine" in err) == shown
+    if shown:
+        batches = -(-frames // batch_size)
+        assert f"{batches}/{batches}" in err

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -12,12 +14,22 @@ import numpy as np
 POSE_SUFFIXES = (".npy", ".npz")
 
 
+# Pose files are small (an hour at 30 fps is 108,000 frames, 22 MB in float32), but a .npy header can
+# claim any shape and an .npz member can inflate ~1000x: an array is judged from its header before a
+# byte of data is read, and no header may claim more than this (a day at 30 fps in float64, 2.6 M
+# frames), so a file is refused before it can allocate much even when no max_frames is given.
+MAX_POSES_ARRAY_BYTES = 1 << 30
+
+
 def load_poses_file(path: str | os.PathLike, key: str | None = None, max_frames: int | None = None) -> np.ndarray:
     """Load 3D poses ``(T, 17, 3)`` or ``(T, 1, 17, 3)`` from a ``.npy`` or ``.npz`` file, without pickle.
 
     For ``.npz`` files, ``key`` selects the array; it may be omitted when the file holds one array.
-    Raises ValueError naming the file for anything that is not a plain numeric NumPy array of that
-    shape: a pickled object array, a file that is not NumPy, a wrong shape, too many frames.
+    Raises ValueError naming the file for anything that is not a plain floating-point NumPy array of
+    that shape: a pickled object array, a file that is not NumPy, a wrong dtype or shape, too many
+    frames, more than ``MAX_POSES_ARRAY_BYTES``. All of these are decided from the array's ``.npy``
+    header (and, in an ``.npz``, the zip directory) before any data is read or decompressed, so a
+    small compressed file claiming a huge array costs nothing.
     """
     path = Path(path)
     if path.suffix not in POSE_SUFFIXES:
@@ -26,54 +38,120 @@ def load_poses_file(path: str | os.PathLike, key: str | None = None, max_frames:
         raise ValueError(f"path: expected an existing file, got {str(path)!r}")
     with open(path, "rb") as f:
         magic = f.read(6)
-    # np.load falls back to pickle for unknown content: tell "not NumPy at all" apart first.
-    if not (magic == b"\x93NUMPY" or magic.startswith(b"PK")):
-        raise ValueError(f"{path.name}: not a NumPy .npy/.npz file (it does not start with the NumPy or zip header)")
     try:
-        loaded = np.load(path, allow_pickle=False)
-    except ValueError as error:
-        if "pickle" in str(error).lower() or "object" in str(error).lower():
+        if magic == b"\x93NUMPY":
+            array = _load_npy(path, max_frames)
+        elif magic.startswith(b"PK"):
+            array = _load_npz_member(path, key, max_frames)
+        else:
             raise ValueError(
-                f"{path.name}: holds pickled Python objects, which are never loaded (pickle can run code); "
-                "save the poses as a plain float array, e.g. np.save(path, poses.astype(np.float32))"
-            ) from None
-        raise ValueError(f"{path.name}: not a readable NumPy file ({error})") from None
-    except (OSError, EOFError, zipfile.BadZipFile) as error:
+                f"{path.name}: not a NumPy .npy/.npz file (it does not start with the NumPy or zip header)"
+            )
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as error:
         raise ValueError(f"{path.name}: not a NumPy .npy/.npz file ({type(error).__name__}: {error})") from None
-    if isinstance(loaded, np.lib.npyio.NpzFile):
-        with loaded:
-            names = list(loaded.files)
-            if key is None:
-                if len(names) != 1:
-                    raise ValueError(f"key: {path.name} holds arrays {names}; expected key= to name one of them")
-                key = names[0]
-            if key not in names:
-                raise ValueError(f"key: expected one of {names} in {path.name}, got {key!r}")
-            try:
-                array = loaded[key]
-            except ValueError:
-                raise ValueError(
-                    f"{path.name}: array {key!r} holds pickled Python objects, which are never loaded"
-                ) from None
-    else:
-        array = loaded
     return check_poses_array(array, name=path.name, max_frames=max_frames)
 
 
-def check_poses_array(array: np.ndarray, name: str = "poses", max_frames: int | None = None) -> np.ndarray:
-    """Validate a pose array from outside: numeric, ``(T, 17, 3)`` or ``(T, 1, 17, 3)``, some finite values."""
-    array = np.asarray(array)
-    if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
-        raise ValueError(f"{name}: expected a numeric (float or integer) array, got dtype {array.dtype}")
-    if not np.issubdtype(array.dtype, np.floating):
-        array = array.astype(np.float32)
-    shape_ok = (array.ndim == 3 and array.shape[1:] == (17, 3)) or (array.ndim == 4 and array.shape[1:] == (1, 17, 3))
+def _read_header(fp, name: str) -> tuple[tuple[int, ...], np.dtype, int]:
+    """``(shape, dtype, bytes of data it declares)`` from the ``.npy`` header at ``fp``'s position.
+
+    Reads the header only (numpy parses it with ``ast.literal_eval``, never pickle); leaves ``fp``
+    just after it.
+    """
+    try:
+        version = np.lib.format.read_magic(fp)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(fp)
+        elif version == (2, 0):
+            shape, _, dtype = np.lib.format.read_array_header_2_0(fp)
+        else:  # 3.0 only stores structured dtypes with non-latin-1 field names: never poses
+            raise ValueError(f"expected .npy format version 1.0 or 2.0, got {version[0]}.{version[1]}")
+    except ValueError as error:
+        raise ValueError(f"{name}: not a readable NumPy file ({error})") from None
+    return shape, dtype, math.prod(shape) * dtype.itemsize
+
+
+def _check_header(name: str, shape: tuple[int, ...], dtype: np.dtype, nbytes: int, max_frames: int | None) -> None:
+    if dtype.hasobject:
+        raise ValueError(
+            f"{name}: holds pickled Python objects, which are never loaded (pickle can run code); "
+            "save the poses as a plain float array, e.g. np.save(path, poses.astype(np.float32))"
+        )
+    _check_dtype(name, dtype)
+    _check_shape(name, shape, max_frames)
+    if nbytes > MAX_POSES_ARRAY_BYTES:
+        raise ValueError(
+            f"{name}: expected at most {MAX_POSES_ARRAY_BYTES} bytes of poses, got a header declaring "
+            f"{shape} {dtype} ({nbytes} bytes)"
+        )
+
+
+def _load_npy(path: Path, max_frames: int | None) -> np.ndarray:
+    with open(path, "rb") as f:
+        shape, dtype, nbytes = _read_header(f, path.name)
+        _check_header(path.name, shape, dtype, nbytes, max_frames)
+        # np.fromfile allocates what the header declares before finding the file short: check first.
+        size = os.fstat(f.fileno()).st_size
+        if size < f.tell() + nbytes:
+            raise ValueError(
+                f"{path.name}: expected {f.tell() + nbytes} bytes for its {shape} {dtype} array, got a "
+                f"truncated file of {size} bytes"
+            )
+        f.seek(0)
+        return np.lib.format.read_array(f, allow_pickle=False)
+
+
+def _load_npz_member(path: Path, key: str | None, max_frames: int | None) -> np.ndarray:
+    with zipfile.ZipFile(path) as archive:
+        # np.savez stores array "k" as member "k.npy"; other members are not arrays.
+        members = {info.filename[: -len(".npy")]: info for info in archive.infolist() if info.filename.endswith(".npy")}
+        names = list(members)
+        if key is None:
+            if len(names) != 1:
+                raise ValueError(f"key: {path.name} holds arrays {names}; expected key= to name one of them")
+            key = names[0]
+        if key not in members:
+            raise ValueError(f"key: expected one of {names} in {path.name}, got {key!r}")
+        info = members[key]
+        with archive.open(info) as member:
+            shape, dtype, nbytes = _read_header(member, path.name)
+            if dtype.hasobject:
+                raise ValueError(f"{path.name}: array {key!r} holds pickled Python objects, which are never loaded")
+            _check_header(path.name, shape, dtype, nbytes, max_frames)
+            expected = member.tell() + nbytes
+        # The directory's size bounds what decompression yields (zipfile stops there); it must be
+        # exactly the header plus the data it declares, or the header is not the whole story.
+        if info.file_size != expected:
+            raise ValueError(
+                f"{path.name}: expected array {key!r} to take {expected} bytes (its header declares {shape} "
+                f"{dtype}), got {info.file_size} bytes in the zip directory"
+            )
+        with archive.open(info) as member:
+            return np.lib.format.read_array(member, allow_pickle=False)
+
+
+def _check_dtype(name: str, dtype: np.dtype) -> None:
+    # Metres are never integers: an int array is pixels, millimetres or a mistake, not poses to refine.
+    if not np.issubdtype(dtype, np.floating):
+        raise ValueError(f"{name}: expected a floating-point array (metres), got dtype {dtype}")
+
+
+def _check_shape(name: str, shape: tuple[int, ...], max_frames: int | None) -> None:
+    shape_ok = (len(shape) == 3 and shape[1:] == (17, 3)) or (len(shape) == 4 and shape[1:] == (1, 17, 3))
     if not shape_ok:
-        raise ValueError(f"{name}: expected shape (T, 17, 3) or (T, 1, 17, 3), got {array.shape}")
-    if array.shape[0] < 1:
-        raise ValueError(f"{name}: expected at least one frame, got {array.shape}")
-    if max_frames is not None and array.shape[0] > max_frames:
-        raise ValueError(f"{name}: expected at most {max_frames} frames, got {array.shape[0]}")
+        raise ValueError(f"{name}: expected shape (T, 17, 3) or (T, 1, 17, 3), got {shape}")
+    if shape[0] < 1:
+        raise ValueError(f"{name}: expected at least one frame, got {shape}")
+    if max_frames is not None and shape[0] > max_frames:
+        raise ValueError(f"{name}: expected at most {max_frames} frames, got {shape[0]}")
+
+
+def check_poses_array(array: np.ndarray, name: str = "poses", max_frames: int | None = None) -> np.ndarray:
+    """Validate a pose array from outside: floating-point (metres; the same rule as
+    ``GCNRefineModel.refine``), ``(T, 17, 3)`` or ``(T, 1, 17, 3)``, some finite values."""
+    array = np.asarray(array)
+    _check_dtype(name, array.dtype)
+    _check_shape(name, array.shape, max_frames)
     if not np.isfinite(array).any():
         raise ValueError(f"{name}: expected some finite keypoints, got only NaN/inf")
     return array
