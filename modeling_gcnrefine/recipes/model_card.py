@@ -18,6 +18,9 @@ REPO_ID = "gcnrefine/gcnrefine-blendmimic3d"
 
 DATASET_ID = "gcnrefine/blendmimic3d"
 
+# The evaluated detection presets and how the card names them (headline and model-index).
+PRESET_LABELS = {"occluded": "occluded detections", "visible_only": "clean detections"}
+
 
 _BODY = """
 # gcnrefine: ST-GCN refinement of 3D human poses under occlusion (BlendMimic3D)
@@ -78,7 +81,8 @@ Goals of the project, measured:
 - {backbone_limit}
 {headroom_line}- SS3 is small: 4 actions, 2,920 camera-frames.
 - BlendMimic3D's upstream files label left and right mirrored against Human3.6M; the dataset was
-  converted to the anatomical convention (a perfect pose with swapped labels scores about 270 mm).
+  converted to the anatomical convention (scored in the other convention, even a perfect pose is
+  wrong on every left/right joint).
 
 ## Citation
 
@@ -105,7 +109,7 @@ def _fmt(value: Any) -> str:
 
 
 def results_table(report: dict) -> str:
-    presets = [p for p in ("occluded", "visible_only") if p in report["presets"]]
+    presets = [p for p in PRESET_LABELS if p in report["presets"]]
     methods = list(report["presets"][presets[0]]) if presets else []
     header = "| method | " + " | ".join(
         f"{p} MPJPE | {p} P-MPJPE | {p} occluded-joint MPJPE | {p} MPJVE" for p in presets
@@ -132,7 +136,7 @@ def goals_table(goals: list[dict]) -> str:
 def headline(report: dict) -> str:
     """One sentence with the GCN's MPJPE change against the backbone on occluded and clean SS3 input."""
     parts = []
-    for preset, label in (("occluded", "occluded detections"), ("visible_only", "clean detections")):
+    for preset, label in PRESET_LABELS.items():
         base, gcn = _mean(report, preset, "backbone", "mpjpe"), _mean(report, preset, "gcn", "mpjpe")
         if base and gcn is not None:
             parts.append(f"{label}: {base:.1f} -> {gcn:.1f} mm ({100 * (gcn - base) / base:+.1f} %)")
@@ -140,7 +144,7 @@ def headline(report: dict) -> str:
     if parts:
         better = all(
             _mean(report, p, "gcn", "mpjpe") < _mean(report, p, "backbone", "mpjpe")
-            for p in ("occluded", "visible_only")
+            for p in PRESET_LABELS
             if _mean(report, p, "backbone", "mpjpe")
         )
         verdict = " The refiner improves this backbone." if better else (
@@ -150,11 +154,13 @@ def headline(report: dict) -> str:
 
 
 def render_model_card(report: dict, config: dict, training: dict | None = None, repo_id: str = REPO_ID) -> str:
-    """Markdown with the Hub YAML header (license, library, tags, datasets, metrics, model-index)."""
+    """Markdown with the Hub YAML header (license, library, tags, datasets, metrics, model-index).
 
-
+    The model-index has one result per detection preset (``dataset.config`` is the preset name), so
+    the Hub lists the occluded and the clean numbers apart.
+    """
     eval_results = []
-    for preset in ("occluded", "visible_only"):
+    for preset, label in PRESET_LABELS.items():
         for metric, name in (("mpjpe", "MPJPE"), ("p_mpjpe", "P-MPJPE"), ("mpjpe_occluded", "occluded-joint MPJPE")):
             value = _mean(report, preset, "gcn", metric)
             if value is not None:
@@ -163,9 +169,12 @@ def render_model_card(report: dict, config: dict, training: dict | None = None, 
                         task_type="keypoint-detection",
                         task_name="3D human pose refinement",
                         dataset_type=DATASET_ID,
-                        dataset_name=f"BlendMimic3D SS3 ({preset} detections)",
-                        dataset_config="sequences",
+                        # huggingface_hub merges results that share task, dataset type, config, split and
+                        # revision, so each detection preset is its own config: one model-index entry each.
+                        dataset_name=f"BlendMimic3D SS3 ({label}, preset {preset})",
+                        dataset_config=preset,
                         dataset_split="test",
+                        dataset_args={"data_config": "sequences", "detections": preset},
                         metric_type=metric,
                         metric_name=f"{name} (mm)",
                         metric_value=round(float(value), 2),

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
+import pytest
 from huggingface_hub import ModelCard
 
 from modeling_gcnrefine.evaluation.records import SequenceRecord, evaluate_records
@@ -60,3 +62,100 @@ def test_model_card_names_the_backbone_it_was_trained_on():
     assert "built-in" not in pretrained and "out-of-fold" not in pretrained
     assert "trained outside BlendMimic3D (`lifters/vp3d_h36m_cpn`)" in pretrained
     assert "the lifter `lifters/vp3d_h36m_cpn` as the backbone" in pretrained
+
+
+# ------------------------------------------------------------------ model-index: one result per preset
+ROOT = Path(__file__).resolve().parents[2]
+COMMITTED_CARDS = [ROOT / "model_card.md", ROOT / "modeling_gcnrefine" / "checkpoints" / "gcnrefine-blendmimic3d" / "README.md"]
+METRIC_COLUMNS = {"mpjpe": "MPJPE", "p_mpjpe": "P-MPJPE", "mpjpe_occluded": "occluded-joint MPJPE"}
+
+
+def _results_by_preset(card: ModelCard) -> dict[str, dict[str, float]]:
+    """``{preset: {metric: value}}`` from the parsed model-index; each (preset, metric) exactly once."""
+    by_preset: dict[str, dict[str, float]] = {}
+    for result in card.data.eval_results:
+        metrics = by_preset.setdefault(result.dataset_config, {})
+        assert result.metric_type not in metrics, (result.dataset_config, result.metric_type)
+        metrics[result.metric_type] = result.metric_value
+    return by_preset
+
+
+def _assert_presets_stay_apart(card: ModelCard) -> None:
+    results = card.data.eval_results
+    names = {r.dataset_config: r.dataset_name for r in results}
+    assert set(names) == {"occluded", "visible_only"}
+    assert len(set(names.values())) == 2, names  # the Hub shows the dataset name: different per preset
+    for result in results:
+        assert result.dataset_split == "test"
+        assert result.dataset_args == {"data_config": "sequences", "detections": result.dataset_config}
+        assert result.dataset_config in result.dataset_name
+    # What the Hub reads: one model-index entry per preset, not one merged entry.
+    entries = card.data.to_dict()["model-index"][0]["results"]
+    assert [entry["dataset"]["config"] for entry in entries] == ["occluded", "visible_only"]
+    assert [len(entry["metrics"]) for entry in entries] == [3, 3]
+
+
+def test_model_index_keeps_the_detection_presets_apart():
+    report = _report()
+    card = ModelCard(render_model_card(report, {"num_frames": 3}))
+    _assert_presets_stay_apart(card)
+    assert len(card.data.eval_results) == 6
+    expected = {
+        preset: {metric: round(report["presets"][preset]["gcn"]["mean"][metric], 2) for metric in METRIC_COLUMNS}
+        for preset in ("occluded", "visible_only")
+    }
+    assert _results_by_preset(card) == expected
+    assert expected["occluded"]["mpjpe"] != expected["visible_only"]["mpjpe"]
+
+
+def test_model_index_lists_only_the_presets_in_the_report():
+    report = _report()
+    del report["presets"]["visible_only"]
+    results = ModelCard(render_model_card(report, {"num_frames": 3})).data.eval_results
+    assert {r.dataset_config for r in results} == {"occluded"} and len(results) == 3
+
+
+def _markdown_table(text: str) -> dict[str, dict[str, float]]:
+    """``{method: {column: value}}`` from the card's results table (the one with a 'method' header)."""
+    lines = [line for line in text.splitlines() if line.startswith("|")]
+    start = next(i for i, line in enumerate(lines) if line.startswith("| method |"))
+    header = [cell.strip() for cell in lines[start].strip("|").split("|")]
+    table = {}
+    for line in lines[start + 2 :]:
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if len(cells) != len(header):
+            break
+        table[cells[0]] = {column: float(cell) for column, cell in zip(header[1:], cells[1:]) if cell != "n/a"}
+    return table
+
+
+@pytest.mark.parametrize("path", COMMITTED_CARDS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_committed_card_model_index_matches_its_results_table(path):
+    text = path.read_text()
+    card = ModelCard(text)
+    _assert_presets_stay_apart(card)
+    assert card.data.model_name == "gcnrefine-blendmimic3d" and len(card.data.eval_results) == 6
+    gcn_row = _markdown_table(card.text)["gcn"]
+    by_preset = _results_by_preset(card)
+    for preset, metrics in by_preset.items():
+        assert set(metrics) == set(METRIC_COLUMNS)
+        for metric, value in metrics.items():
+            # the table prints one decimal, the model-index two
+            assert abs(value - gcn_row[f"{preset} {METRIC_COLUMNS[metric]}"]) <= 0.05 + 1e-9, (preset, metric)
+    assert by_preset["occluded"]["mpjpe"] > by_preset["visible_only"]["mpjpe"]
+    # The header is what the renderer writes for these numbers.
+    report = {"presets": {p: {"gcn": {"mean": m}} for p, m in by_preset.items()}}
+    rendered = render_model_card(report, {})
+    assert text.split("\n---\n", 1)[0] == rendered.split("\n---\n", 1)[0]
+
+
+def test_committed_cards_are_identical():
+    assert COMMITTED_CARDS[0].read_text() == COMMITTED_CARDS[1].read_text()
+
+
+def test_card_prints_no_unmeasured_number_about_swapped_labels():
+    text = render_model_card(_report(), {"num_frames": 3})
+    line = next(line for line in text.split("\n- ") if "left and right mirrored" in line)
+    assert "mm" not in line and "anatomical convention" in line
+    for path in COMMITTED_CARDS:
+        assert "270 mm" not in path.read_text()
