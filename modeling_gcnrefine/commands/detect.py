@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import argparse
-import sys
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -17,6 +17,7 @@ from ..data.detection_files import (
     split_detections_meta,
 )
 from ..data.detections import PRESETS, simulate_detections
+from ..recipes.files import check_output_path
 from ..utils.checks import check_choice, check_int, check_path
 from ..utils.io import save_npz
 from .config import add_dataclass_arguments, dataclass_from_namespace
@@ -86,30 +87,27 @@ class DetectOptions:
 
 
 def _run_detect_split(options: DetectOptions) -> int:
-    output = Path(options.output)
+    # Existence is decided below (same settings: nothing to do), the rest before simulating.
+    output = check_output_path(options.output, overwrite=True, suffixes=(".npz",))
     wanted = split_detections_meta(options.preset, options.seed, options.split, options.limit)
     if output.exists() and not options.force:
         try:
             recorded = read_split_detections_meta(output)
         except (ValueError, OSError) as error:
-            message = f"{output} exists and is not a readable split detections file ({error})"
-            print(f"error: {message}; pass --force to overwrite it", file=sys.stderr)
-            return 1
+            raise FileExistsError(
+                f"{output} exists and is not a readable split detections file ({error}); pass --force to overwrite it"
+            ) from error
         if recorded == wanted:
             print(f"{output} already holds these detections ({wanted}); nothing to do (--force redoes them)")
             return 0
         differ = {k: (recorded[k], wanted[k]) for k in wanted if recorded[k] != wanted[k]}
-        message = f"{output} exists with other settings (recorded, asked): {differ}"
-        print(f"error: {message}; pass --force to overwrite it", file=sys.stderr)
-        return 1
-    try:
-        arrays = simulate_split_detections(
-            options.data, options.split, options.preset, options.seed, options.limit
+        raise FileExistsError(
+            f"{output} exists with other settings (recorded, asked): {differ}; pass --force to overwrite it"
         )
-        save_npz(output, arrays, overwrite=options.force)
-    except (ValueError, OSError) as error:  # OSError covers FileExistsError from a racing writer
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    arrays = simulate_split_detections(
+        options.data, options.split, options.preset, options.seed, options.limit
+    )
+    save_npz(output, arrays, overwrite=options.force)
     count = sum(k.startswith("keypoints_2d/") for k in arrays)
     print(
         f"wrote {output} ({count} sequences of split {options.split}, preset {options.preset}, seed {options.seed})"
@@ -121,10 +119,7 @@ def _run_detect(args: argparse.Namespace) -> int:
     options = dataclass_from_namespace(DetectOptions, args)
     if options.data is not None:
         return _run_detect_split(options)
-    output = Path(options.output)
-    if output.exists() and not options.force:
-        print(f"error: {output} exists; pass --force to overwrite it", file=sys.stderr)
-        return 1
+    output = check_output_path(options.output, options.force, suffixes=(".npz",))
     try:
         with np.load(Path(options.input), allow_pickle=False) as data:
             missing = {"keypoints_2d", "visibility"} - set(data.files)
@@ -134,21 +129,20 @@ def _run_detect(args: argparse.Namespace) -> int:
                 )
             keypoints_2d = data["keypoints_2d"]
             visibility = data["visibility"]
-        keypoints, confidence = simulate_detections(
-            keypoints_2d, visibility, tuple(options.image_size), preset=options.preset, seed=options.seed
-        )
-        arrays = {
-            "keypoints_2d": keypoints,
-            "confidence": confidence,
-            "visibility": np.asarray(visibility) == 1,
-            "image_size": np.asarray(options.image_size, dtype=np.float64),
-            "preset": np.asarray(options.preset),
-            "seed": np.asarray(options.seed, dtype=np.int64),
-        }
-        save_npz(output, arrays, overwrite=options.force)
-    except (ValueError, OSError) as error:  # OSError covers FileExistsError from a racing writer
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    except (zipfile.BadZipFile, EOFError) as error:  # a damaged file is bad input, not a bug
+        raise ValueError(f"input: expected a readable .npz file, got {options.input!r} ({error})") from error
+    keypoints, confidence = simulate_detections(
+        keypoints_2d, visibility, tuple(options.image_size), preset=options.preset, seed=options.seed
+    )
+    arrays = {
+        "keypoints_2d": keypoints,
+        "confidence": confidence,
+        "visibility": np.asarray(visibility) == 1,
+        "image_size": np.asarray(options.image_size, dtype=np.float64),
+        "preset": np.asarray(options.preset),
+        "seed": np.asarray(options.seed, dtype=np.int64),
+    }
+    save_npz(output, arrays, overwrite=options.force)
     print(f"wrote {output} ({keypoints.shape[0]} frames, preset {options.preset}, seed {options.seed})")
     return 0
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..modeling_gcnrefine import default_checkpoint
 from ..recipes.evaluate import evaluate_blendmimic3d
+from ..recipes.files import check_output_dir
 from ..utils.checks import check_int, check_path
 from .config import add_dataclass_arguments, dataclass_from_namespace
 
@@ -70,6 +71,8 @@ def add_cli(subparsers) -> None:
 
 def _run_cli(args: argparse.Namespace) -> int:
     options = dataclass_from_namespace(EvaluateOptions, args)
+    # The report is written last: a folder it cannot go into would waste the whole evaluation.
+    check_output_dir(options.out, refuse_non_empty=not options.force, name="out")
     report = evaluate_blendmimic3d(
         options.backbone,
         options.model or default_checkpoint(),

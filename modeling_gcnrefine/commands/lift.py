@@ -5,15 +5,18 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from dataclasses import dataclass, field
 from typing import Literal
 
+from ..lifting.convert_semgcn import convert_semgcn
 from ..lifting.convert_videopose3d import convert_videopose3d
 from ..recipes.backbone import BackboneSettings
+from ..recipes.files import check_output_path
 from ..recipes.lift import FOLD_CHOICES, TRAINING_FIELDS, lift_detections_file, train_lifter_folder
 from ..utils.checks import check_choice, check_int, check_path, check_sequence
 from .config import add_dataclass_arguments, dataclass_from_namespace
+
+CONVERT_FORMATS = ("videopose3d", "semgcn")
 
 
 @dataclass(kw_only=True)
@@ -22,10 +25,18 @@ class ConvertOptions:
     checkpoint's architecture is expected to be (checked against its weights)."""
 
     checkpoint: str = field(
-        metadata={"positional": True, "help": "VideoPose3D checkpoint, e.g. pretrained_h36m_cpn.bin"}
+        metadata={
+            "positional": True,
+            "help": "VideoPose3D checkpoint (e.g. pretrained_h36m_cpn.bin) or, with --format semgcn, "
+            "SemGCN's ckpt_semgcn.pth.tar",
+        }
     )
     out_dir: str = field(
         metadata={"positional": True, "help": "output folder (config.json + model.safetensors)"}
+    )
+    format: Literal["videopose3d", "semgcn"] = field(
+        default="videopose3d",
+        metadata={"help": "checkpoint architecture: VideoPose3D's temporal lifter or SemGCN's single-frame one"},
     )
     filter_widths: list[int] | None = field(
         default=None,
@@ -34,7 +45,10 @@ class ConvertOptions:
     channels: int | None = field(
         default=None, metadata={"help": "channels, checked against the weights (none: read from them)"}
     )
-    key: str = field(default="model_pos", metadata={"help": "checkpoint entry with the weights"})
+    key: str | None = field(
+        default=None,
+        metadata={"help": "checkpoint entry with the weights (none: model_pos, or state_dict for semgcn)"},
+    )
     causal: bool = field(default=False, metadata={"help": "the checkpoint was trained causal"})
     dense: bool = field(default=False, metadata={"help": "the checkpoint uses dense (undilated) blocks"})
     force: bool = field(default=False, metadata={"help": "write into an existing non-empty OUT_DIR"})
@@ -42,10 +56,19 @@ class ConvertOptions:
     def __post_init__(self) -> None:
         check_path("checkpoint", self.checkpoint)
         check_path("out_dir", self.out_dir)
+        check_choice("format", self.format, CONVERT_FORMATS)
+        if self.format == "semgcn":
+            # SemGCN's architecture is read whole from its weights; these describe VideoPose3D's only.
+            given = [f"--{n.replace('_', '-')}" for n in ("filter_widths", "channels") if getattr(self, n) is not None]
+            given += [f"--{n}" for n in ("causal", "dense") if getattr(self, n)]
+            if given:
+                raise ValueError(
+                    f"format: {' '.join(given)} apply to videopose3d checkpoints only, got {self.format!r}"
+                )
         if self.filter_widths is not None:
             check_sequence("filter_widths", self.filter_widths, non_empty=True, minimum=1)
         check_int("channels", self.channels, 1, optional=True)
-        if not self.key:
+        if self.key is not None and not self.key:
             raise ValueError(f"key: expected a checkpoint entry name such as model_pos, got {self.key!r}")
 
 
@@ -101,20 +124,25 @@ class LiftRunOptions:
 
 def _cli_convert(args: argparse.Namespace) -> int:
     options = dataclass_from_namespace(ConvertOptions, args)
-    try:
-        out = convert_videopose3d(
-            options.checkpoint,
-            options.out_dir,
-            force=options.force,
-            filter_widths=options.filter_widths,
-            channels=options.channels,
-            key=options.key,
-            causal=options.causal,
-            dense=options.dense,
+    if options.format == "semgcn":
+        result = convert_semgcn(
+            options.checkpoint, options.out_dir, overwrite=options.force, key=options.key or "state_dict"
         )
-    except (ValueError, OSError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        print(
+            f"saved SemGCNModel to {result.out_dir} ({result.num_tensors} tensors, {result.num_values:,} values: "
+            f"{result.num_parameters:,} trainable parameters plus BatchNorm statistics)"
+        )
+        return 0
+    out = convert_videopose3d(
+        options.checkpoint,
+        options.out_dir,
+        force=options.force,
+        filter_widths=options.filter_widths,
+        channels=options.channels,
+        key=options.key or "model_pos",
+        causal=options.causal,
+        dense=options.dense,
+    )
     print(f"saved TemporalLifterModel to {out}")
     return 0
 
@@ -123,11 +151,12 @@ def add_convert_cli(commands: argparse._SubParsersAction) -> None:
     """Add ``convert CKPT OUT_DIR`` to ``commands``, the subparsers of the ``gcnrefine lift`` group."""
     convert = commands.add_parser(
         "convert",
-        help="convert an official VideoPose3D checkpoint into a save_pretrained folder",
+        help="convert an official VideoPose3D (or, --format semgcn, SemGCN) checkpoint to a save_pretrained folder",
         description=(
             "Read CKPT with torch.load(weights_only=True) and save the lifter to OUT_DIR. Official "
-            "training checkpoints also pickle a numpy RandomState, which is refused; the error explains "
-            "how to re-save only the weights."
+            "training checkpoints also pickle Python objects besides the weights (VideoPose3D's numpy "
+            "RandomState; the upstream SemGCN legacy pickle), which are refused; the error explains how to "
+            "re-save only the weights."
         ),
     )
     add_dataclass_arguments(convert, ConvertOptions)
@@ -136,27 +165,20 @@ def add_convert_cli(commands: argparse._SubParsersAction) -> None:
 
 def _run_train(args: argparse.Namespace) -> int:
     options = dataclass_from_namespace(LiftTrainOptions, args)
-    try:
-        train_lifter_folder(options.data, options.out, options.settings, options.actions_fold)
-    except (ValueError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    train_lifter_folder(options.data, options.out, options.settings, options.actions_fold)
     return 0
 
 
 def _run_lift(args: argparse.Namespace) -> int:
     options = dataclass_from_namespace(LiftRunOptions, args)
-    try:
-        lift_detections_file(
-            options.detections,
-            options.output,
-            options.lifter,
-            flip_test=options.flip_test,
-            overwrite=options.force,
-        )
-    except (ValueError, OSError) as error:  # OSError covers FileExistsError from a racing writer
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    check_output_path(options.output, options.force, suffixes=(".npz",))
+    lift_detections_file(
+        options.detections,
+        options.output,
+        options.lifter,
+        flip_test=options.flip_test,
+        overwrite=options.force,
+    )
     return 0
 
 

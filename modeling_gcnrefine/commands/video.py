@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..recipes.files import check_output_dir
 from ..utils.checks import check_choice, check_int, check_number, check_path
 from ..video.models2d import DEFAULT_DETECTOR, DEFAULT_POSE_MODEL
 from ..video.pipeline import LIFTER_LAYOUTS, process_video
@@ -80,6 +81,7 @@ class VideoOptions:
 
 def _run_video(args: argparse.Namespace) -> int:
     options = dataclass_from_namespace(VideoOptions, args)
+    check_output_dir(options.out_dir, name="out_dir")  # process_video checks the files in it
     result = process_video(
         options.input,
         options.lifter,

@@ -24,13 +24,14 @@ left/right, see :data:`modeling_gcnrefine.skeleton.BLENDMIMIC3D_UPSTREAM_TO_ANAT
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pickle
 import shutil
 import tempfile
 import urllib.request
 import zipfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ from tqdm.auto import tqdm
 from ..skeleton import H36M, mirror_blendmimic3d
 from ..utils.geometry import project, world_to_camera
 from ..utils.io import set_default_mode
+from .upstream_sha256 import UPSTREAM_SHA256
 
 try:  # the ``data`` extra; the plain readers below work without it
     import datasets
@@ -473,36 +475,84 @@ def _http_fetch(url: str, destination: Path) -> None:
         shutil.copyfileobj(response, out)
 
 
+# The variables huggingface_hub and datasets read, with their notion of "set".
+OFFLINE_ENV_VARS = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
+_TRUE = {"1", "ON", "YES", "TRUE"}
+
+
+def offline_env_var() -> str | None:
+    """The first of :data:`OFFLINE_ENV_VARS` that is set to a true value, read now (not at import)."""
+    for name in OFFLINE_ENV_VARS:
+        if os.environ.get(name, "").strip().upper() in _TRUE:
+            return name
+    return None
+
+
+def _sha256(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def download_upstream(
     dest: str | os.PathLike | None = None,
     *,
     commit: str = UPSTREAM_COMMIT,
     fetch: Callable[[str, Path], None] | None = None,
+    checksums: Mapping[str, str] | None = None,
 ) -> Path:
     """Download the annotation files at ``commit`` into ``dest`` (upstream layout) and return it.
 
     Files already there are kept, so an interrupted download resumes. Each file is written to a
-    temporary name and renamed when complete. ``fetch(url, path)`` replaces the HTTP client (tests).
+    temporary name, checked against its SHA-256 (``checksums``, path -> hex digest; default the table
+    pinned for :data:`UPSTREAM_COMMIT`, needed for another commit) and renamed when it matches; a
+    mismatch is deleted and refused. With ``HF_HUB_OFFLINE`` or ``HF_DATASETS_OFFLINE`` set, missing
+    files are refused (ValueError) before anything is fetched. ``fetch(url, path)`` replaces the HTTP
+    client (tests).
     """
+    if checksums is None:
+        if commit != UPSTREAM_COMMIT:
+            raise ValueError(
+                f"checksums: expected SHA-256 digests of the files at commit {commit!r}; only "
+                f"{UPSTREAM_COMMIT} has a pinned table"
+            )
+        checksums = UPSTREAM_SHA256
     dest = Path(dest) if dest is not None else default_download_dir()
+    paths = upstream_files()
+    unpinned = sorted(set(paths) - set(checksums))
+    if unpinned:
+        raise ValueError(f"checksums: expected a SHA-256 for every upstream file, {unpinned[:3]} ... missing")
+    missing = [path for path in paths if not (dest / path).is_file()]
+    offline = offline_env_var()
+    if missing and offline:
+        raise ValueError(
+            f"BlendMimic3D: {len(missing)} of {len(paths)} upstream files are not in {dest} and {offline} is "
+            f"set, so they are not downloaded; pass --data with a BlendMimic3D folder or Hub id, or set "
+            f"{ENV_VAR} to one"
+        )
     fetch = fetch or _http_fetch
-    for path in tqdm(upstream_files(), desc="Downloading BlendMimic3D annotations", unit="file"):
+    for path in tqdm(missing, desc="Downloading BlendMimic3D annotations", unit="file"):
         target = dest / path
-        if target.is_file():
-            continue
+        url = upstream_url(path, commit)
         target.parent.mkdir(parents=True, exist_ok=True)
         handle, partial = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
         os.close(handle)
         try:
-            fetch(upstream_url(path, commit), Path(partial))
+            fetch(url, Path(partial))
             with open(partial, "rb") as stream:
                 head = stream.read(64)
             if head.startswith(b"version https://git-lfs"):
-                raise BlendMimic3DFileError(
-                    f"{upstream_url(path, commit)}: got a Git LFS pointer, not the file"
-                )
+                raise BlendMimic3DFileError(f"{url}: got a Git LFS pointer, not the file")
             if not head.startswith(b"PK"):
-                raise BlendMimic3DFileError(f"{upstream_url(path, commit)}: download is not an .npz archive")
+                raise BlendMimic3DFileError(f"{url}: download is not an .npz archive")
+            digest = _sha256(partial)
+            if digest != checksums[path].lower():
+                raise BlendMimic3DFileError(
+                    f"{url}: SHA-256 {digest} differs from the pinned {checksums[path]}; the download was "
+                    "deleted (a changed upstream file or a broken transfer)"
+                )
             set_default_mode(partial)
             os.replace(partial, target)
         finally:

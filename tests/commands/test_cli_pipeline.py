@@ -69,8 +69,10 @@ def test_detect_split_resumes_refuses_and_forces(detections_file, capsys):
     assert "nothing to do" in capsys.readouterr().out
     assert path.read_bytes() == before
     other = [*argv[: argv.index("--seed") + 1], "4", *argv[argv.index("--seed") + 2 :]]
-    assert main(other) == 1  # other settings: refused
-    assert "--force" in capsys.readouterr().err and path.read_bytes() == before
+    assert main(other) == 2  # other settings: refused, in the one error format of every command
+    err = capsys.readouterr().err
+    assert err.startswith("gcnrefine detect: error: ") and len(err.strip().splitlines()) == 1
+    assert "--force" in err and path.read_bytes() == before
     forced = path.with_name("forced.npz")
     forced.write_bytes(before)  # an existing file with other settings, replaced under --force
     assert main([*other[:-1], str(forced), "--force"]) == 0

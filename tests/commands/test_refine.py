@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pickle
+import re
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -11,7 +13,13 @@ from conftest import TINY_REFINER
 
 from modeling_gcnrefine import GCNRefineConfig, GCNRefineModel
 from modeling_gcnrefine.commands import main
-from modeling_gcnrefine.recipes.files import refine_file
+from modeling_gcnrefine.recipes import files
+from modeling_gcnrefine.recipes.files import (
+    check_output_dir,
+    check_output_path,
+    refine_file,
+    refine_poses_file,
+)
 from modeling_gcnrefine.utils.io import load_poses_file, save_poses_file
 
 
@@ -53,6 +61,75 @@ def test_cli_refuses_to_overwrite_without_force(tmp_path, model_dir, capsys):
     assert load_poses_file(out).shape == (30, 17, 3)
 
 
+def _bad_outputs(tmp_path):
+    """(output path, overwrite, expected error, message) a refine run could not write."""
+    (tmp_path / "taken.npy").write_bytes(b"precious")
+    (tmp_path / "folder.npy").mkdir()
+    (tmp_path / "a_file").write_bytes(b"")
+    return [
+        (tmp_path / "out.txt", False, ValueError, "expected a .npy or .npz file"),
+        (tmp_path / "out", False, ValueError, "expected a .npy or .npz file"),
+        (tmp_path / "folder.npy", True, ValueError, "expected a file, got the folder"),
+        (tmp_path / "taken.npy", False, FileExistsError, "exists; pass overwrite=True"),
+        (tmp_path / "a_file" / "sub" / "out.npy", False, ValueError, "is a file"),
+    ]
+
+
+def test_check_output_path_refuses_what_could_not_be_written(tmp_path, monkeypatch):
+    for path, overwrite, error, message in _bad_outputs(tmp_path):
+        with pytest.raises(error, match=re.escape(message)):
+            check_output_path(path, overwrite)
+    assert check_output_path(tmp_path / "taken.npy", overwrite=True) == tmp_path / "taken.npy"
+    assert (
+        check_output_path(str(tmp_path / "new" / "deeper" / "out.npz")).name == "out.npz"
+    )  # made when written
+    assert check_output_path(tmp_path / "d.npz", suffixes=(".npz",)) == tmp_path / "d.npz"
+    with pytest.raises(ValueError, match=r"detections: expected a \.npz file"):
+        check_output_path(tmp_path / "d.npy", suffixes=(".npz",), name="detections")
+    # Root may write anywhere, so the permission check is exercised through os.access.
+    monkeypatch.setattr(files.os, "access", lambda path, mode: False)
+    with pytest.raises(PermissionError, match="is not writable"):
+        check_output_path(tmp_path / "new" / "out.npy")
+
+
+def test_check_output_dir(tmp_path, monkeypatch):
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "report.md").write_text("x")
+    (tmp_path / "a_file").write_text("")
+    assert check_output_dir(tmp_path / "new" / "report") == tmp_path / "new" / "report"
+    assert check_output_dir(tmp_path / "full") == tmp_path / "full"
+    with pytest.raises(FileExistsError, match="not empty"):
+        check_output_dir(tmp_path / "full", refuse_non_empty=True)
+    with pytest.raises(ValueError, match="out: expected a folder, got the file"):
+        check_output_dir(tmp_path / "a_file")
+    with pytest.raises(ValueError, match="is a file"):
+        check_output_dir(tmp_path / "a_file" / "report")
+    monkeypatch.setattr(files.os, "access", lambda path, mode: False)
+    with pytest.raises(PermissionError, match="not writable"):
+        check_output_dir(tmp_path / "full")
+
+
+@pytest.fixture
+def no_refining(monkeypatch):
+    """Loading the input or the refiner fails the test: the output must be refused before either."""
+    monkeypatch.setattr(files, "load_poses_file", mock.Mock(side_effect=AssertionError("input loaded")))
+    monkeypatch.setattr(
+        files.GCNRefineModel, "from_pretrained", mock.Mock(side_effect=AssertionError("refiner loaded"))
+    )
+
+
+def test_refine_checks_the_output_before_loading_anything(tmp_path, no_refining, capsys):
+    for path, overwrite, error, message in _bad_outputs(tmp_path):
+        with pytest.raises(error, match=re.escape(message)):
+            refine_poses_file(files.EXAMPLE_POSES, path, overwrite=overwrite)
+        argv = ["refine", "--example", "-o", str(path), *(["--force"] if overwrite else [])]
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("gcnrefine refine: error: ") and message in err
+        assert len(err.strip().splitlines()) == 1
+    assert (tmp_path / "taken.npy").read_bytes() == b"precious"
+
+
 def test_refine_file_flip_test(tmp_path, model_dir):
     source = tmp_path / "in.npy"
     np.save(source, poses())
@@ -80,7 +157,7 @@ def test_not_numpy_is_refused(tmp_path):
     [
         (np.zeros((5, 16, 3), np.float32), "expected shape"),
         (np.full((5, 17, 3), np.nan, np.float32), "only NaN"),
-        (np.zeros((5, 17, 3), np.complex64), "numeric"),
+        (np.zeros((5, 17, 3), np.complex64), "floating-point"),
     ],
 )
 def test_bad_arrays_are_refused(tmp_path, array, message):
@@ -88,6 +165,15 @@ def test_bad_arrays_are_refused(tmp_path, array, message):
     np.save(path, array)
     with pytest.raises(ValueError, match=message):
         load_poses_file(path)
+
+
+def test_cli_refuses_integer_poses_as_refine_does(tmp_path, model_dir, capsys):
+    # Before, the CLI converted int arrays that GCNRefineModel.refine refuses: one rule now.
+    source = tmp_path / "pixels.npy"
+    np.save(source, np.zeros((5, 17, 3), np.int64))
+    assert main(["refine", str(source), "-o", str(tmp_path / "out.npy"), "--model", str(model_dir)]) == 2
+    assert "pixels.npy: expected a floating-point array (metres), got dtype int64" in capsys.readouterr().err
+    assert not (tmp_path / "out.npy").exists()
 
 
 def test_too_many_frames_and_npz_keys(tmp_path):

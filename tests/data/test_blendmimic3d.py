@@ -8,6 +8,7 @@ small upstream-layout folders that the tests write themselves.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import pickle
@@ -631,30 +632,115 @@ def test_camera_params_never_run_pickled_code(tmp_path):
     assert pickle.loads(pickle.dumps(_Evil())) == {} and _Evil.ran  # the payload is live with plain pickle
 
 
-def test_upstream_download_is_pinned_resumable_and_annotation_only(tmp_path):
+@pytest.fixture
+def online(monkeypatch):
+    """Downloads allowed (conftest sets offline mode), through a fetch the test passes."""
+    for name in upstream.OFFLINE_ENV_VARS:
+        monkeypatch.delenv(name, raising=False)
+
+
+def _fake_content(url: str) -> bytes:
+    return b"PK\x03\x04" + url.encode()  # an .npz header, then different bytes per file
+
+
+def _fake_checksums() -> dict[str, str]:
+    return {
+        path: hashlib.sha256(_fake_content(upstream.upstream_url(path))).hexdigest()
+        for path in upstream.upstream_files()
+    }
+
+
+def test_upstream_download_is_pinned_resumable_and_annotation_only(tmp_path, online):
     requested = []
 
     def fake_fetch(url: str, path: Path) -> None:
         requested.append(url)
-        with open(path, "wb") as stream:  # a file object keeps np.savez from renaming the file
-            np.savez(stream, x=np.zeros(1))
+        path.write_bytes(_fake_content(url))
 
-    dest = upstream.download_upstream(tmp_path / "raw", fetch=fake_fetch)
+    checksums = _fake_checksums()
+    dest = upstream.download_upstream(tmp_path / "raw", fetch=fake_fetch, checksums=checksums)
     assert len(requested) == len(upstream.upstream_files()) == 3 * 2 + (14 + 14 + 4) * 3
     assert all(f"/raw/{upstream.UPSTREAM_COMMIT}/" in url for url in requested)
     assert all(url.startswith("https://github.com/FilipaLino/BlendMimic3D/") for url in requested)
     assert not any("Videos" in url or url.endswith(".txt") for url in requested)
     assert (dest / "S3/D3_Positions/TakesItem_multi/TakesItem_multi.npz").is_file()
     requested.clear()
-    upstream.download_upstream(tmp_path / "raw", fetch=fake_fetch)
+    upstream.download_upstream(tmp_path / "raw", fetch=fake_fetch, checksums=checksums)
     assert requested == []  # everything is there: nothing fetched again
 
     def lfs_pointer(url: str, path: Path) -> None:
         path.write_bytes(b"version https://git-lfs.github.com/spec/v1\noid sha256:00\n")
 
     with pytest.raises(upstream.BlendMimic3DFileError, match="LFS pointer"):
-        upstream.download_upstream(tmp_path / "other", fetch=lfs_pointer)
+        upstream.download_upstream(tmp_path / "other", fetch=lfs_pointer, checksums=checksums)
     assert not any(p.is_file() for p in (tmp_path / "other").rglob("*"))  # no partial files kept
+
+
+def test_upstream_checksums_are_pinned_for_every_file_and_match_the_shared_folder(
+    tmp_path, online, blendmimic3d_dir
+):
+    assert sorted(upstream.UPSTREAM_SHA256) == sorted(upstream.upstream_files())
+
+    def copy_fetch(url: str, path: Path) -> None:  # the real files at the pinned commit
+        shutil.copyfile(blendmimic3d_dir / url.split(f"/raw/{upstream.UPSTREAM_COMMIT}/", 1)[1], path)
+
+    dest = upstream.download_upstream(tmp_path / "raw", fetch=copy_fetch)  # the pinned table
+    for path in upstream.upstream_files():
+        assert (dest / path).read_bytes() == (blendmimic3d_dir / path).read_bytes()
+
+
+def test_upstream_download_refuses_and_deletes_a_file_that_differs(tmp_path, online):
+    requested = []
+
+    def tampered(url: str, path: Path) -> None:
+        requested.append(url)
+        with open(path, "wb") as stream:  # a valid .npz, just not the upstream one
+            np.savez(stream, positions_3d=np.zeros((1, 17, 3)))
+
+    with pytest.raises(upstream.BlendMimic3DFileError, match=r"SHA-256 .* differs from the pinned"):
+        upstream.download_upstream(tmp_path / "raw", fetch=tampered)
+    assert len(requested) == 1  # refused at the first file
+    assert not any(p.is_file() for p in (tmp_path / "raw").rglob("*"))  # the mismatch is deleted
+    with pytest.raises(ValueError, match="checksums: expected SHA-256 digests"):
+        upstream.download_upstream(tmp_path / "raw", commit="0" * 40, fetch=tampered)  # nothing pinned
+    assert len(requested) == 1
+
+
+@pytest.mark.parametrize("variable", ["HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"])
+def test_upstream_download_honours_offline_mode(tmp_path, online, monkeypatch, variable):
+    requested = []
+
+    def fake_fetch(url: str, path: Path) -> None:
+        requested.append(url)
+        path.write_bytes(_fake_content(url))
+
+    monkeypatch.setenv(variable, "1")
+    monkeypatch.setattr(upstream, "_http_fetch", mock.Mock(side_effect=AssertionError("network")))
+    for fetch in (None, fake_fetch):
+        with pytest.raises(ValueError, match=rf"{variable} is set.*--data.*GCNREFINE_BLENDMIMIC3D_DIR"):
+            upstream.download_upstream(tmp_path / "raw", fetch=fetch, checksums=_fake_checksums())
+    assert requested == [] and not (tmp_path / "raw").exists()
+    monkeypatch.setenv(variable, "0")  # what huggingface_hub reads as off
+    dest = upstream.download_upstream(tmp_path / "raw", fetch=fake_fetch, checksums=_fake_checksums())
+    monkeypatch.setenv(variable, "1")
+    requested.clear()
+    # Offline, a complete download is used as it is (like the Hub cache).
+    assert upstream.download_upstream(dest, fetch=fake_fetch, checksums=_fake_checksums()) == dest
+    assert requested == []
+
+
+@pytest.mark.parametrize("argv", [["evaluate"], ["data", "info"]], ids=" ".join)
+def test_cli_without_data_offline_is_a_one_line_error_not_a_download(tmp_path, monkeypatch, capsys, argv):
+    monkeypatch.delenv(upstream.ENV_VAR, raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # no earlier download to fall back on
+    monkeypatch.setattr(upstream, "_http_fetch", mock.Mock(side_effect=AssertionError("network")))
+    out = ["-o", str(tmp_path / "report")] if argv == ["evaluate"] else []
+    assert gcnrefine_main([*argv, *out]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith(f"gcnrefine {argv[0]}: error: BlendMimic3D: ") and "HF_HUB_OFFLINE is set" in err
+    assert "--data" in err and upstream.ENV_VAR in err
+    upstream._http_fetch.assert_not_called()
 
 
 def test_upstream_action_list_matches_the_shared_folder(blendmimic3d_dir):

@@ -3,7 +3,6 @@ and the VideoPose3D checkpoint converter (on checkpoints built here with the off
 
 from __future__ import annotations
 
-import argparse
 import json
 import pickle
 import sys
@@ -16,7 +15,7 @@ from transformers import AutoConfig, AutoModel
 from transformers.dynamic_module_utils import get_class_from_dynamic_module
 
 from modeling_gcnrefine import skeleton
-from modeling_gcnrefine.commands.lift import add_cli
+from modeling_gcnrefine.commands import main
 from modeling_gcnrefine.lifting import (
     LifterConfig,
     TemporalLifterModel,
@@ -481,17 +480,11 @@ def test_convert_to_folder_and_cli(tmp_path, capsys):
     torch.testing.assert_close(loaded.expand_conv.weight, state["expand_conv.weight"])
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp folder left behind
 
-    parser = argparse.ArgumentParser(prog="gcnrefine")
-    add_cli(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["lift", "convert", str(ckpt), str(out)])
-    assert args.func(args) == 2  # exists and not empty
+    assert main(["lift", "convert", str(ckpt), str(out)]) == 2  # exists and not empty
     assert "--force" in capsys.readouterr().err
     before = (out / "model.safetensors").stat().st_mtime_ns
-    args = parser.parse_args(
-        ["lift", "convert", str(ckpt), str(out), "--force", "--filter-widths", "3", "3", "3"]
-    )
-    assert args.func(args) == 0
+    assert main(["lift", "convert", str(ckpt), str(out), "--force", "--filter-widths", "3", "3", "3"]) == 0
     assert (out / "model.safetensors").stat().st_mtime_ns >= before
-    args = parser.parse_args(["lift", "convert", str(ckpt), str(tmp_path / "x"), "--channels", "4"])
-    assert args.func(args) == 2 and "channels" in capsys.readouterr().err
+    assert main(["lift", "convert", str(ckpt), str(tmp_path / "x"), "--channels", "4"]) == 2
+    assert "gcnrefine lift: error: channels" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 import tempfile
@@ -69,12 +70,16 @@ def test_set_default_mode_on_temporary_files_and_folders(tmp_path, umask):
     assert mode(Path(folder)) == 0o777 & ~umask
 
 
-def test_upstream_download_and_h36m_cameras_get_the_usual_file_mode(tmp_path, umask):
-    def fake_fetch(url: str, path: Path) -> None:
-        with open(path, "wb") as stream:
-            np.savez(stream, x=np.zeros(1))
+def test_upstream_download_and_h36m_cameras_get_the_usual_file_mode(tmp_path, umask, monkeypatch):
+    content = b"PK\x03\x04 a fake upstream file"  # fixed bytes, so the checksum is known
 
-    dest = upstream.download_upstream(tmp_path / "raw", fetch=fake_fetch)
+    def fake_fetch(url: str, path: Path) -> None:
+        path.write_bytes(content)
+
+    for name in upstream.OFFLINE_ENV_VARS:  # conftest's offline mode refuses downloads
+        monkeypatch.delenv(name, raising=False)
+    checksums = dict.fromkeys(upstream.upstream_files(), hashlib.sha256(content).hexdigest())
+    dest = upstream.download_upstream(tmp_path / "raw", fetch=fake_fetch, checksums=checksums)
     files = [p for p in dest.rglob("*") if p.is_file()]
     assert files and all(mode(p) == 0o666 & ~umask for p in files)
 
