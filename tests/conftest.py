@@ -23,6 +23,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("GCNREFINE_SHARED_DIR", REPO_ROOT.parent / "shared"))
 BLENDMIMIC3D_DIR = Path(os.environ.get("GCNREFINE_BLENDMIMIC3D_DIR", SHARED / "blendmimic3d"))
 EXAMPLE_PREDICTIONS = SHARED / "examples" / "in_the_wild_videopose3d_predictions.npy"
+REAL_DETECTIONS = SHARED / "real_detections" / "blendmimic3d_blazepose.npz"
+SEMGCN_CHECKPOINT = SHARED / "lifters" / "semgcn-h36m" / "ckpt_semgcn.pth.tar"
 
 # The one tiny refiner size every test uses when it needs a model but not a trained one (fast on CPU).
 # Import it (``from conftest import TINY_REFINER``) or use the ``tiny_refiner_config`` fixture.
@@ -70,6 +72,12 @@ def example_predictions_path() -> Path:
 
 
 @pytest.fixture(scope="session")
+def real_detections_path() -> Path:
+    """The real BlazePose detections of the 27 BlendMimic3D videos (DATA.md)."""
+    return _require(REAL_DETECTIONS, "the real detections")
+
+
+@pytest.fixture(scope="session")
 def tiny_refiner_config():
     """``make(**overrides) -> GCNRefineConfig`` of the tiny size (:data:`TINY_REFINER`)."""
     from modeling_gcnrefine import GCNRefineConfig  # after the offline settings above
@@ -80,7 +88,13 @@ def tiny_refiner_config():
     return make
 
 
-_SHARED_FIXTURES = {"blendmimic3d_dir", "example_predictions_path"}
+@pytest.fixture(scope="session")
+def semgcn_checkpoint() -> Path:
+    """The published SemGCN Human3.6M checkpoint, re-saved in torch's zip format (see DATA.md)."""
+    return _require(SEMGCN_CHECKPOINT, "the SemGCN checkpoint")
+
+
+_SHARED_FIXTURES = {"blendmimic3d_dir", "example_predictions_path", "semgcn_checkpoint", "real_detections_path"}
 
 
 def pytest_collection_modifyitems(items):
