@@ -11,8 +11,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .blendmimic3d import load_blendmimic3d
-from .detections import resolve_preset
-from .sequences import camera_sequences, detect
+from .real_detections import REAL, check_coverage
+from .sequences import camera_sequences, detect, detection_presets
 
 # A split detections file (``gcnrefine detect --data``) is one .npz of plain arrays, read without pickle:
 #   keypoints_2d/<subject>/<action>/<camera>  (T, J, 2) float32 pixels
@@ -40,15 +40,17 @@ def split_detections_meta(preset: str, seed: int, split: str, limit: int | None)
 def simulate_split_detections(
     source, split: str, preset: str = "occluded", seed: int = 0, limit: int | None = None, progress: bool = True
 ) -> dict[str, np.ndarray]:
-    """Simulated detections for every camera sequence of a BlendMimic3D split, as the arrays of a split
+    """Detections for every camera sequence of a BlendMimic3D split, as the arrays of a split
     detections file (layout above). Per-sequence seeds are :func:`backbone.detection_seed`'s, so the
-    output equals ``backbone.detect(sequence, preset, seed)`` for every sequence.
+    output equals ``backbone.detect(sequence, preset, seed)`` for every sequence; with ``preset="real"``
+    they are the real detections (NaN where no person was found), which must cover the whole split.
 
     ``source`` is anything :func:`data.load_blendmimic3d` accepts; ``limit`` keeps the first rows.
     """
 
 
-    resolve_preset(preset)
+    if preset not in detection_presets():
+        raise ValueError(f"preset: expected one of {sorted(detection_presets())}, got {preset!r}")
     if split not in ("train", "test"):
         raise ValueError(f"split: expected 'train' or 'test', got {split!r}")
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
@@ -56,6 +58,8 @@ def simulate_split_detections(
     if limit is not None and limit < 1:
         raise ValueError(f"limit: expected a positive integer, got {limit!r}")
     sequences = camera_sequences(load_blendmimic3d(source)[split], limit)
+    if preset == REAL:
+        check_coverage(sequences)
     arrays: dict[str, np.ndarray] = {}
     for sequence in tqdm(sequences, desc=f"detect {split} ({preset})", unit="seq", disable=not progress):
         keypoints, confidence = detect(sequence, preset, seed)

@@ -1,5 +1,6 @@
 """The record every stage passes along: one camera's view of one motion (`CameraSequence`), built from
-the ``sequences`` config, with the detections a preset and seed give it.
+the ``sequences`` config, with the detections a preset and seed give it: simulated (a name of
+:data:`.detections.PRESETS`) or real (``"real"``, :mod:`.real_detections`, NaN where no person was found).
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from .detections import simulate_detections
+from .detections import PRESETS, simulate_detections
+from .real_detections import REAL, real_detections
 
 
 @dataclass
@@ -66,8 +68,20 @@ def detection_seed(seed: int, sequence: CameraSequence) -> int:
     return (seed * 1_000_003 + zlib.crc32("/".join(map(str, sequence.key)).encode())) % (2**32)
 
 
+def detection_presets() -> tuple[str, ...]:
+    """Every preset :func:`detect` accepts: the simulator's (:data:`.detections.PRESETS`) and ``"real"``."""
+    return (*PRESETS, REAL)
+
+
 def detect(sequence: CameraSequence, preset: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Simulated detector output ``(T, 17, 2)`` pixels and confidence ``(T, 17)`` for one sequence."""
+    """Detector output ``(T, 17, 2)`` pixels and confidence ``(T, 17)`` for one sequence.
+
+    ``preset`` is a simulator preset, or ``"real"`` for the real detections file's: the seed is then
+    ignored, and frames without a person are NaN with confidence 0 (fill them before lifting, e.g. with
+    :func:`~modeling_gcnrefine.utils.missing.interpolate_missing`).
+    """
+    if preset == REAL:
+        return real_detections(sequence)
     return simulate_detections(
         sequence.keypoints_2d, sequence.visibility, sequence.image_size, preset=preset, seed=detection_seed(seed, sequence)
     )
@@ -75,3 +89,4 @@ def detect(sequence: CameraSequence, preset: str, seed: int) -> tuple[np.ndarray
 
 def root_relative(poses: np.ndarray) -> np.ndarray:
     return poses - poses[..., :1, :]
+

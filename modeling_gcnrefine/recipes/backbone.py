@@ -32,9 +32,9 @@ from tqdm.auto import tqdm
 
 from ..data.augmentation import random_flip_and_rotate
 from ..data.blendmimic3d import load_blendmimic3d
-from ..data.detections import PRESETS
 from ..data.predictions import load_predictions, save_predictions
-from ..data.sequences import CameraSequence, camera_sequences, detect, root_relative
+from ..data.real_detections import REAL, check_coverage
+from ..data.sequences import CameraSequence, camera_sequences, detect, detection_presets, root_relative
 from ..data.virtual_cameras import VirtualCameraSettings, action_filmings, virtual_sequences
 from ..data.windows import LifterChunks
 from ..lifting.configuration_lifter import LifterConfig
@@ -43,6 +43,7 @@ from ..training.arguments import TrainingArguments
 from ..training.loop import train
 from ..utils.checks import check_int, check_number, check_path, check_sequence
 from ..utils.geometry import normalize_screen_coordinates
+from ..utils.missing import interpolate_missing
 
 TRAIN_PRESET = "visible_only"
 
@@ -101,14 +102,17 @@ class BackboneSettings:
     )
     train_presets: tuple[str, ...] = field(
         default=("occluded", "visible_only"),
-        metadata=_help("detection presets of the SS1/SS2 (out-of-fold) prediction files"),
+        metadata=_help(
+            "detection presets of the SS1/SS2 (out-of-fold) prediction files (simulator presets; 'real' needs "
+            "real detections of every sequence, which the shared file has for SS3 only)"
+        ),
     )
     test_presets: tuple[str, ...] = field(
         default=(
             "none", "visible_only", "occluded",
             "severity_0", "severity_0.001", "severity_0.005", "severity_0.01", "severity_0.03", "severity_0.05",
         ),
-        metadata=_help("detection presets of the SS3 prediction files"),
+        metadata=_help("detection presets of the SS3 prediction files (simulator presets, or 'real': real detections)"),
     )  # fmt: skip
     prediction_seeds: tuple[int, ...] = field(
         default=(0, 1), metadata=_help("detection seeds of the SS1/SS2 prediction files")
@@ -147,7 +151,7 @@ class BackboneSettings:
         for name in ("train_seeds", "prediction_seeds", "test_prediction_seeds"):
             check_sequence(name, getattr(self, name), non_empty=True, minimum=0)
         for name in ("train_presets", "test_presets"):
-            check_sequence(name, getattr(self, name), non_empty=True, choices=tuple(PRESETS))
+            check_sequence(name, getattr(self, name), non_empty=True, choices=detection_presets())
         check_path("pretrained_lifter", self.pretrained_lifter, optional=True)
 
 
@@ -262,8 +266,15 @@ def _check_same_lifter(out_dir: Path, settings: BackboneSettings) -> None:
 
 
 def lift_sequence(lifter, sequence: CameraSequence, preset: str, seed: int) -> np.ndarray:
-    """Root-relative camera-frame 3D ``(T, 17, 3)`` from simulated detections of one sequence."""
+    """Root-relative camera-frame 3D ``(T, 17, 3)`` from the detections of one sequence.
+
+    Frames where a real detector found no person (NaN) are filled by linear interpolation in time
+    first: the lifter takes finite 2D only, and its receptive field would carry a gap to its
+    neighbours. Their confidence stays 0, so a refiner with a confidence channel knows them.
+    """
     keypoints, _ = detect(sequence, preset, seed)
+    if np.isnan(keypoints).any():
+        keypoints = interpolate_missing(keypoints).astype(np.float32)
     return np.asarray(lifter.lift(keypoints, image_size=sequence.image_size, flip_test=True), np.float32)
 
 
@@ -329,6 +340,10 @@ def run_backbone(source: str | Path | None, out_dir: str | Path, settings: Backb
     dataset = load_blendmimic3d(source)
     train_sequences = camera_sequences(dataset["train"], settings.limit)
     test_sequences = camera_sequences(dataset["test"], settings.limit)
+    # Real detections exist for the filmed sequences only: fail before the lifters train, not after.
+    for presets, sequences in ((settings.train_presets, train_sequences), (settings.test_presets, test_sequences)):
+        if REAL in presets:
+            check_coverage(sequences)
     folds = assign_folds(train_sequences)
     fold_of = dict(zip((s.motion for s in train_sequences), folds))
     filmings = action_filmings(dataset["train"], settings.limit)

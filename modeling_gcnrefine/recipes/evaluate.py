@@ -1,7 +1,7 @@
 """`gcnrefine evaluate`: the paper's table on BlendMimic3D SS3, side by side with classical filters.
 
 Protocol: SS3 (the test subject), all 4 cameras, the backbone's fixed detection seeds. For each
-detection preset found in the backbone folder (``occluded``, ``visible_only``, the severity sweep)
+detection preset found in the backbone folder (``occluded``, ``visible_only``, the severity sweep, ``real``)
 and each method (backbone alone, + GCN, + compact GCN, + Savitzky-Golay / Gaussian / One-Euro filters
 whose parameters are tuned on the validation motions of SS1 + SS2, never on SS3), the report gives
 MPJPE, P-MPJPE and MPJVE per action and over actions, occluded- and visible-joint MPJPE and MPJPE by

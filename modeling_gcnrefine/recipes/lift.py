@@ -21,6 +21,7 @@ from ..data.sequences import camera_sequences
 from ..lifting.modeling_lifter import TemporalLifterModel
 from ..utils.hub import default_lifter_checkpoint
 from ..utils.io import write_atomic
+from ..utils.missing import interpolate_missing
 from .backbone import BackboneSettings, assign_folds, lift_sequence, mpjpe_mm, train_lifter
 
 FOLD_CHOICES = ("0", "1", "all")
@@ -161,7 +162,10 @@ def lift_detections_file(
     positions: dict[str, dict[str, list]] = {}
     for (subject, action, _camera), arrays in tqdm(sequences.items(), desc="lift", unit="seq"):
         width, height = (int(v) for v in arrays["image_size"])
-        poses = model.lift(arrays["keypoints_2d"], image_size=(width, height), flip_test=flip_test)
+        keypoints = arrays["keypoints_2d"]
+        if np.isnan(keypoints).any():  # real detections: frames without a person (see lift_sequence)
+            keypoints = interpolate_missing(keypoints).astype(np.float32)
+        poses = model.lift(keypoints, image_size=(width, height), flip_test=flip_test)
         positions.setdefault(subject, {}).setdefault(action, []).append(np.asarray(poses, np.float32))
     save_predictions(output, positions, overwrite=overwrite)
     print(

@@ -22,9 +22,9 @@ import torch
 from ..configuration_gcnrefine import GCNRefineConfig
 from ..data.augmentation import random_flip_and_rotate
 from ..data.blendmimic3d import load_blendmimic3d
-from ..data.detections import PRESETS
 from ..data.predictions import load_predictions
-from ..data.sequences import CameraSequence, camera_sequences, detect
+from ..data.real_detections import REAL
+from ..data.sequences import CameraSequence, camera_sequences, detect, detection_presets
 from ..data.virtual_cameras import action_filmings, load_settings, virtual_sequences
 from ..data.windows import RefinerSequences, RefinerWindows
 from ..modeling_gcnrefine import GCNRefineModel
@@ -92,9 +92,14 @@ class RefinerDataSettings:
     )
 
     def __post_init__(self) -> None:
-        check_sequence("presets", self.presets, non_empty=True, choices=tuple(PRESETS))
+        check_sequence("presets", self.presets, non_empty=True, choices=detection_presets())
         check_sequence("seeds", self.seeds, non_empty=True, minimum=0)
         check_sequence("virtual_seeds", self.virtual_seeds, minimum=0)
+        if REAL in self.presets and self.virtual_seeds:
+            raise ValueError(
+                f"presets / virtual_seeds: the 'real' detections exist for filmed cameras only, not virtual views; "
+                f"got presets {self.presets!r} with virtual_seeds {self.virtual_seeds!r}"
+            )
         for name in ("val_subjects", "subjects"):
             check_sequence(name, getattr(self, name))
         check_int("val_motions_per_subject", self.val_motions_per_subject, 0)

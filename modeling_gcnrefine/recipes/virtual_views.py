@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 
 from ..data.blendmimic3d import load_blendmimic3d
 from ..data.predictions import load_predictions
+from ..data.real_detections import REAL
 from ..data.virtual_cameras import (
     VirtualCameraSettings,
     action_filmings,
@@ -49,6 +50,8 @@ def write_virtual_predictions(
 
 
 
+    if REAL in presets:
+        raise ValueError(f"presets: the 'real' detections exist for filmed cameras only, not virtual views; got {presets!r}")
     settings = settings or VirtualCameraSettings()
     saved = load_settings(backbone_dir)
     if saved is not None and saved != settings:

@@ -39,6 +39,7 @@ from ..modeling_gcnrefine import GCNRefineModel
 from ..utils.coco import coco_to_h36m
 from ..utils.hub import resolve_model
 from ..utils.io import set_default_mode, write_atomic
+from ..utils.missing import interpolate_missing
 from .decode import VideoInfo, iter_frames, probe_video
 from .models2d import (
     DEFAULT_DETECTOR,
@@ -159,30 +160,6 @@ def track_keypoints(
         info=info,
         truncated=truncated,
     )
-
-
-def interpolate_missing(keypoints: np.ndarray) -> np.ndarray:
-    """Fill NaN in ``(T, J, C)`` by linear interpolation over time per joint and coordinate, holding the
-    nearest observed value before the first and after the last observation. Returns a new array.
-
-    Raises ValueError when a joint is missing in every frame (nothing to interpolate from).
-    """
-    array = np.asarray(keypoints, dtype=np.float64)
-    if array.ndim != 3 or array.shape[0] < 1:
-        raise ValueError(f"keypoints: expected shape (T, J, C) with T >= 1, got {array.shape}")
-    filled = array.copy()
-    time = np.arange(array.shape[0])
-    for joint in range(array.shape[1]):
-        for coord in range(array.shape[2]):
-            column = array[:, joint, coord]
-            observed = ~np.isnan(column)
-            if not observed.any():
-                raise ValueError(
-                    f"keypoints: joint {joint} is missing (NaN) in every one of {len(column)} frames"
-                )
-            if not observed.all():
-                filled[:, joint, coord] = np.interp(time, time[observed], column[observed])
-    return filled
 
 
 def _load_lifter(lifter):
