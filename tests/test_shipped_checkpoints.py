@@ -41,10 +41,9 @@ def test_cli_refines_the_example_with_the_shipped_checkpoint(tmp_path, example_p
 
 
 def test_shipped_refiner_stays_close_to_the_lifter_on_ss3(blendmimic3d_dir):
-    """The release on one SS3 sequence (occluded detections, fixed seed). Measured on all of SS3 the
-    refiner does not yet improve this backbone (README, "Results": +2 % on average, +8 % on this
-    sequence); this guards against a broken release: the refined poses stay within 10 % of the
-    lifter's MPJPE and do change the joints."""
+    """The release on one SS3 sequence (occluded detections, fixed seed); the SS3 figures are in the
+    README's "Results". This guards against a broken release: the refined poses stay within 10 % of
+    the lifter's MPJPE and do change the joints."""
     from modeling_gcnrefine.data.blendmimic3d import load_blendmimic3d
     from modeling_gcnrefine.data.sequences import camera_sequences
     from modeling_gcnrefine.recipes.backbone import lift_sequence

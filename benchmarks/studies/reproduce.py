@@ -85,6 +85,11 @@ def main() -> None:
             # Weights and config only: the model code lives in the package (save_pretrained/push_to_hub of
             # the loaded model writes it next to the weights for trust_remote_code users).
             shutil.copytree(source, target, ignore=shutil.ignore_patterns("trainer_state.json", "*.py"))
+            # Without the code files, an auto_map would point trust_remote_code users at files that are not there.
+            config_path = target / "config.json"
+            config = json.loads(config_path.read_text())
+            config.pop("auto_map", None)
+            config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     print(json.dumps({"chosen": chosen, "COMPACT": COMPACT}, indent=2))
 
 
