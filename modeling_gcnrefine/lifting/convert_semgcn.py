@@ -20,7 +20,6 @@ says how to re-save the weights once on a trusted machine.
 from __future__ import annotations
 
 import os
-import pickle
 import re
 import shutil
 import tempfile
@@ -32,7 +31,7 @@ from pathlib import Path
 import torch
 
 from .configuration_semgcn import SemGCNConfig
-from .convert_videopose3d import _torch_reason
+from .convert_videopose3d import load_weights_only
 from .modeling_semgcn import SemGCNModel
 
 _CONV_NAMES = {"W": "weight", "e": "edge_logits", "bias": "bias"}
@@ -84,26 +83,6 @@ def _refusal_message(path: Path, reason: str) -> str:
         "(torch's default zip format), then convert that file. If you trust the file, you can instead "
         "allow-list exactly the refused globals with load_semgcn_checkpoint(path, safe_globals=[...])."
     )
-
-
-def _load_file(path: Path, safe_globals: Iterable) -> object:
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint: no such file {str(path)!r}")
-    try:
-        with torch.serialization.safe_globals(list(safe_globals)):
-            return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        reason = _torch_reason(err)
-        # A refused class/function (an object besides tensors) vs. bytes that are no pickle at all.
-        if re.search(r"GLOBAL|allowlist|add_safe_globals", reason):
-            raise ValueError(_refusal_message(path, reason)) from err
-        raise ValueError(f"checkpoint {str(path)!r}: not a readable torch checkpoint ({reason})") from err
-    except OSError:
-        raise
-    except Exception as err:  # torch raises KeyError/RuntimeError/EOFError on files that are not checkpoints
-        raise ValueError(
-            f"checkpoint {str(path)!r}: not a readable torch checkpoint ({type(err).__name__}: {err})"
-        ) from err
 
 
 def _select_state_dict(ckpt: object, key: str, path: Path | str) -> dict[str, torch.Tensor]:
@@ -213,7 +192,7 @@ def load_semgcn_checkpoint(
             how to re-save it), is not a checkpoint, or its weights do not fit.
     """
     path = Path(path)
-    return semgcn_from_state_dict(_select_state_dict(_load_file(path, safe_globals), key, path), config)
+    return semgcn_from_state_dict(_select_state_dict(load_weights_only(path, safe_globals, _refusal_message), key, path), config)
 
 
 def convert_semgcn(

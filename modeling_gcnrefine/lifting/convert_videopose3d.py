@@ -58,7 +58,9 @@ def _refusal_message(path: Path, reason: str) -> str:
     )
 
 
-def _load_file(path: Path, safe_globals: Iterable) -> object:
+def load_weights_only(path: Path, safe_globals: Iterable, refusal_message=None) -> object:
+    """``torch.load(path, weights_only=True)`` with one-line errors; ``refusal_message(path, reason)`` words
+    the refusal of a file that pickles objects besides tensors (default: the VideoPose3D advice)."""
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint: no such file {str(path)!r}")
     try:
@@ -68,7 +70,7 @@ def _load_file(path: Path, safe_globals: Iterable) -> object:
         reason = _torch_reason(err)
         # A refused class/function (an object besides tensors) vs. bytes that are no pickle at all.
         if re.search(r"GLOBAL|allowlist|add_safe_globals", reason):
-            raise ValueError(_refusal_message(path, reason)) from err
+            raise ValueError((refusal_message or _refusal_message)(path, reason)) from err
         raise ValueError(f"checkpoint {str(path)!r}: not a readable torch checkpoint ({reason})") from err
     except OSError:
         raise
@@ -226,7 +228,7 @@ def load_videopose3d_checkpoint(
             explains the two ways forward), is not a checkpoint, or its weights do not fit.
     """
     path = Path(path)
-    state = _select_state_dict(_load_file(path, safe_globals), key, path)
+    state = _select_state_dict(load_weights_only(path, safe_globals), key, path)
     return lifter_from_videopose3d_state_dict(
         state,
         filter_widths,
