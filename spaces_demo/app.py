@@ -23,7 +23,9 @@ Configuration (each also a ``build_demo`` argument):
   downloaded on the first video request).
 
 Models and data are loaded on first use, so building the app never fails for want of them; a
-request that needs a missing one gets a message saying what to set.
+request that needs a missing one gets a message saying what to set. The queue's limits (frames per
+upload, time budget, concurrency, queue size) are the constants below, from the rate measured by
+``benchmarks/speed/bench_space.py``.
 """
 
 from __future__ import annotations
@@ -31,10 +33,13 @@ from __future__ import annotations
 import functools
 import os
 import shutil
+import signal
+import sys
 import tempfile
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -46,7 +51,7 @@ import modeling_gcnrefine
 from modeling_gcnrefine import GCNRefineModel
 from modeling_gcnrefine.data.blendmimic3d import load_blendmimic3d
 from modeling_gcnrefine.data.detections import PRESETS, SEVERITY_LEVELS
-from modeling_gcnrefine.data.sequences import camera_sequences, detect
+from modeling_gcnrefine.data.sequences import camera_sequences, root_relative
 from modeling_gcnrefine.data.upstream import NUM_CAMERAS, SPLIT_SUBJECTS, SUBJECTS, UPSTREAM_ACTIONS
 from modeling_gcnrefine.evaluation.visualize import (
     gradio_frames_js,
@@ -54,6 +59,7 @@ from modeling_gcnrefine.evaluation.visualize import (
     skeleton_animation,
 )
 from modeling_gcnrefine.lifting import TemporalLifterModel
+from modeling_gcnrefine.recipes.backbone import lift_sequence
 from modeling_gcnrefine.utils.hub import DEFAULT_LIFTER_NAME, resolve_model
 from modeling_gcnrefine.utils.io import load_poses_file, save_poses_file
 from modeling_gcnrefine.utils.metrics import mpjpe, mpjve
@@ -77,8 +83,37 @@ POSE_MODEL_ENV = "GCNREFINE_POSE_MODEL"
 DEFAULT_LIFTER = DEFAULT_LIFTER_NAME  # shipped inside the package
 DEFAULT_EXAMPLE = REPO_ROOT.parent / "shared" / "examples" / "in_the_wild_videopose3d_predictions.npy"
 
-# Uploads: at most this many frames (about 5.5 minutes at 30 fps; a few seconds of CPU to refine).
-MAX_UPLOAD_FRAMES = 10_000
+# torch already uses both cores for one refine: a second at the same time would only halve the speed of
+# each, so BlendMimic3D runs, uploads and the example share one worker; clips have their own, so that
+# a clip of minutes does not hold up uploads.
+REFINE_CONCURRENCY = 1
+VIDEO_CONCURRENCY = 1
+# Requests waiting beyond the running ones; more get Gradio's "queue is full". A full queue of uploads
+# at the budget is a wait of QUEUE_MAX_SIZE x UPLOAD_TIME_BUDGET_S (5 minutes).
+QUEUE_MAX_SIZE = 10
+# Measured by benchmarks/speed/bench_space.py on the 2-core CPU (torch 2.13, 2 threads; a CPU-basic
+# Space has 2 vCPUs): a whole upload request (read, refine with the shipped checkpoint and flip test,
+# save, animation) took 4.66 s per 1,000 frames, the slowest of 1,000- and 3,000-frame uploads, best
+# of 2, load average 0.7 (other runs: 4.02 at load 0.9; 6.23 with other jobs on the machine). One
+# 10,000-frame request, the old limit, took 41.6 s (--frames 10000).
+UPLOAD_S_PER_1000_FRAMES = 4.66
+# A visitor waits at most about this long for a refined upload, and the refine worker is never held
+# longer: work past it is stopped with a message (see _check_deadline).
+UPLOAD_TIME_BUDGET_S = 30
+# Windows per forward pass: the deadline is checked before each, so this bounds the overshoot to about
+# a quarter of UPLOAD_S_PER_1000_FRAMES; bench_space.py found it no slower than refine()'s 1024.
+REFINE_BATCH_SIZE = 256
+
+
+def upload_frames_cap(budget_s: float, s_per_1000_frames: float) -> int:
+    """The most frames an upload may have: what fits in ``budget_s`` at the measured rate, rounded down
+    to 500, when a clip shares the CPU (one job per worker) and the upload runs at half speed."""
+    jobs = REFINE_CONCURRENCY + VIDEO_CONCURRENCY
+    return int(budget_s / (s_per_1000_frames * jobs) * 1000) // 500 * 500
+
+
+# Longer files are refused up front (from the .npy header) rather than run into the deadline.
+MAX_UPLOAD_FRAMES = upload_frames_cap(UPLOAD_TIME_BUDGET_S, UPLOAD_S_PER_1000_FRAMES)
 # Passed to launch(): rejects oversized files before they are read. 10,000 float64 frames are 4.1 MB.
 MAX_FILE_SIZE = "10mb"
 # Fixed detection seed: the same sequence and preset always show the same numbers.
@@ -105,10 +140,6 @@ PRESET_CHOICES: list[tuple[str, str]] = [(label, name) for name, label in _PRESE
 METRIC_HEADERS = ["", "MPJPE (mm)", "occluded-joint MPJPE (mm)", "MPJVE (mm/frame)"]
 
 
-def _root_relative(poses: np.ndarray) -> np.ndarray:
-    return poses - poses[:, :1]
-
-
 class _Lazy:
     """A value loaded on first use, once, thread-safely; a failed load is retried next time."""
 
@@ -122,8 +153,24 @@ class _Lazy:
             return self._value
 
 
+class _OverBudget(Exception):
+    """A request ran past its time budget (raised between two of the refiner's forward passes)."""
+
+
+def _check_deadline(deadline: threading.local, module, args) -> None:
+    # A forward pre-hook on the shared refiner: only the thread of an upload request sets a deadline,
+    # so BlendMimic3D runs and clips using the same model in other threads are never stopped.
+    at = getattr(deadline, "at", None)
+    if at is not None and time.monotonic() > at:
+        raise _OverBudget
+
+
 class SpaceBackend:
-    """The app's state: lazily loaded models and data, and the request handlers Gradio calls."""
+    """The app's state: lazily loaded models and data, and the request handlers Gradio calls.
+
+    Its two output folders are removed when it is garbage-collected or the process exits (or by
+    :meth:`close`).
+    """
 
     def __init__(
         self,
@@ -135,10 +182,13 @@ class SpaceBackend:
         detector: str | os.PathLike | None = None,
         pose_model: str | os.PathLike | None = None,
         max_video_frames: int = MAX_VIDEO_FRAMES,
+        time_budget_s: float = UPLOAD_TIME_BUDGET_S,
     ) -> None:
         for name, value in (("max_frames", max_frames), ("max_video_frames", max_video_frames)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+        if isinstance(time_budget_s, bool) or not isinstance(time_budget_s, (int, float)) or not time_budget_s > 0:
+            raise ValueError(f"time_budget_s: expected a positive number of seconds, got {time_budget_s!r}")
         self.refiner_path = refiner_path or os.environ.get(REFINER_ENV) or None
         self.lifter_path = str(lifter_path or os.environ.get(LIFTER_ENV) or DEFAULT_LIFTER)
         self.data_source = data_source or os.environ.get(DATA_ENV) or None
@@ -148,24 +198,39 @@ class SpaceBackend:
         self.detector = str(detector or os.environ.get(DETECTOR_ENV) or DEFAULT_DETECTOR)
         self.pose_model = str(pose_model or os.environ.get(POSE_MODEL_ENV) or DEFAULT_POSE_MODEL)
         self.max_video_frames = max_video_frames
+        self.time_budget_s = float(time_budget_s)
+        self._deadline = threading.local()
         self.refiner = _Lazy(self._load_refiner)
         self.lifter = _Lazy(self._load_lifter)
         self.dataset = _Lazy(self._load_dataset)
         self._output_dir = Path(tempfile.mkdtemp(prefix="gcnrefine-space-"))
         self._video_dir = Path(tempfile.mkdtemp(prefix="gcnrefine-space-video-"))
+        # Gradio serves copies from its own cache (cleared by delete_cache), so nothing here outlives
+        # the backend. finalize also runs at interpreter exit, and holds no reference to self.
+        self._cleanup = [
+            weakref.finalize(self, shutil.rmtree, folder, ignore_errors=True)
+            for folder in (self._output_dir, self._video_dir)
+        ]
         # Results depend only on the arguments (fixed seed), so repeat visits cost nothing.
         self._cached_sequence = functools.lru_cache(maxsize=32)(self._compute_sequence)
+
+    def close(self) -> None:
+        """Remove the output folders now (files already served stay in Gradio's cache)."""
+        for cleanup in self._cleanup:
+            cleanup()
 
     # ------------------------------------------------------------------ loading
 
     def _load_refiner(self):
         try:
-            return GCNRefineModel.from_pretrained(resolve_model(self.refiner_path, "refiner"))
+            refiner = GCNRefineModel.from_pretrained(resolve_model(self.refiner_path, "refiner"))
         except (OSError, ValueError) as error:
             raise gr.Error(
                 f"The refiner could not be loaded from {self.refiner_path or 'the shipped checkpoint'}: {error}. "
                 f"Set {REFINER_ENV} to a refiner folder or Hub id."
             ) from error
+        refiner.register_forward_pre_hook(functools.partial(_check_deadline, self._deadline))
+        return refiner
 
     def _load_lifter(self):
         # A shipped name, a folder with config.json, or a Hub id ("owner/name": a Space has no checkout).
@@ -217,10 +282,10 @@ class SpaceBackend:
     def _compute_sequence(self, subject: str, action: str, camera: int, preset: str):
         sequence = self._sequence(subject, action, camera)
         lifter, refiner = self.lifter.get(), self.refiner.get()
-        keypoints, _ = detect(sequence, preset, DETECTION_SEED)
-        backbone = _root_relative(np.asarray(lifter.lift(keypoints, image_size=sequence.image_size, flip_test=True)))
-        refined = _root_relative(np.asarray(refiner.refine(backbone, flip_test=True)))
-        truth = _root_relative(sequence.poses_3d)
+        # The same detect -> lift as the backbone predictions the refiner was evaluated on.
+        backbone = root_relative(lift_sequence(lifter, sequence, preset, DETECTION_SEED))
+        refined = root_relative(np.asarray(refiner.refine(backbone, flip_test=True)))
+        truth = root_relative(sequence.poses_3d)
         occluded = ~sequence.visibility
         poses = {"Backbone (lifter)": backbone, "Refined": refined}
 
@@ -268,13 +333,38 @@ class SpaceBackend:
         return self._refine_file(self.example_path, None)
 
     def _refine_file(self, path: Path, key: str | None):
+        started = time.monotonic()
         try:
-            poses = load_poses_file(path, key=key, max_frames=self.max_frames)
+            try:
+                # max_frames is checked from the file's header, before any data is read.
+                poses = load_poses_file(path, key=key, max_frames=self.max_frames)
+            except ValueError as error:
+                if f"at most {self.max_frames} frames" not in str(error):
+                    raise
+                raise gr.Error(
+                    f"{error}. The Space refines at most {self.max_frames:,} frames per request (about "
+                    f"{UPLOAD_S_PER_1000_FRAMES:g} s per 1,000 frames on its CPU, within a budget of "
+                    f"{self.time_budget_s:g} s); refine longer sequences locally with `gcnrefine refine`."
+                ) from None
             shape = poses.shape
             flat = poses.reshape(shape[0], 17, 3)
-            refined = self.refiner.get().refine(flat, flip_test=True)
+            refiner = self.refiner.get()
+            # From here, not from `started`: the first request's model load (a download, for a Hub id)
+            # is not the visitor's upload being too long.
+            refining = time.monotonic()
+            self._deadline.at = refining + self.time_budget_s
+            try:
+                refined = refiner.refine(flat, flip_test=True, batch_size=REFINE_BATCH_SIZE)
+            finally:
+                self._deadline.at = None
         except ValueError as error:  # every validation message names the file and what was expected
             raise gr.Error(str(error)) from error
+        except _OverBudget:
+            raise gr.Error(
+                f"{path.name}: stopped after {time.monotonic() - refining:.0f} s, the Space's time budget per "
+                f"request ({self.time_budget_s:g} s), before its {shape[0]:,} frames were refined. Try again "
+                "later, upload fewer frames, or refine locally with `gcnrefine refine`."
+            ) from None
         out = self._output_path(path)
         save_poses_file(out, np.asarray(refined).reshape(shape))
         # Show both relative to the refined root (the input's, with gaps filled), so NaN roots still draw.
@@ -284,7 +374,8 @@ class SpaceBackend:
         )
         change = np.linalg.norm(refined - flat, axis=-1) * 1000
         summary = (
-            f"**{path.name}**: {shape[0]} frames of shape {tuple(shape[1:])}, refined with flip test. "
+            f"**{path.name}**: {shape[0]} frames of shape {tuple(shape[1:])}, refined with flip test "
+            f"in {time.monotonic() - started:.1f} s. "
             f"Mean change {np.nanmean(change):.1f} mm (largest {np.nanmax(change):.1f} mm). "
             f"Jitter (mean joint acceleration): {_jitter(flat)} → {_jitter(refined)} mm/frame²."
         )
@@ -440,8 +531,10 @@ def build_demo(
     detector: str | os.PathLike | None = None,
     pose_model: str | os.PathLike | None = None,
     max_video_frames: int = MAX_VIDEO_FRAMES,
+    time_budget_s: float = UPLOAD_TIME_BUDGET_S,
 ) -> gr.Blocks:
-    """The Space's ``gr.Blocks``; nothing is loaded until a request needs it (see the module docstring).
+    """The Space's ``gr.Blocks``, queued with its concurrency limits and queue size; nothing is loaded
+    until a request needs it (see the module docstring).
 
     Launch it with ``demo.launch(max_file_size=MAX_FILE_SIZE)``.
     """
@@ -454,6 +547,7 @@ def build_demo(
         detector=detector,
         pose_model=pose_model,
         max_video_frames=max_video_frames,
+        time_budget_s=time_budget_s,
     )
     subject, action, camera = DEFAULT_SEQUENCE
     with gr.Blocks(title="gcnrefine: occlusion-robust 3D pose refinement", delete_cache=(3600, 3600)) as demo:
@@ -487,7 +581,10 @@ def build_demo(
                 "Upload your lifter's 3D poses as `.npy` or `.npz`: shape `(T, 17, 3)` or `(T, 1, 17, 3)`, "
                 "**metres**, camera frame (y down), Human3.6M-17 joint order, at most "
                 f"**{max_frames:,} frames** (files up to {MAX_FILE_SIZE.upper()}). NaN marks missing joints. "
-                "Files are read without pickle. You get the refined poses back in the same shape."
+                "Files are read without pickle. You get the refined poses back in the same shape.\n\n"
+                f"Uploads are refined one at a time, each within **{time_budget_s:g} s** "
+                f"(about {UPLOAD_S_PER_1000_FRAMES:g} s per 1,000 frames on this CPU): a request still running "
+                "then is stopped with a message. For longer sequences run `gcnrefine refine` locally."
             )
             with gr.Row():
                 upload = gr.File(label="3D poses (.npy / .npz)", file_types=[".npy", ".npz"], type="filepath")
@@ -539,24 +636,29 @@ def build_demo(
         # gr.Plot drops plotly frames; a client-side step adds them back so Play and the slider work.
         sequence_frames = {"fn": None, "inputs": animation, "js": gradio_frames_js("sequence-animation")}
         upload_frames = {"fn": None, "inputs": upload_animation, "js": gradio_frames_js("upload-animation")}
-        run_button.click(**sequence_io, api_name="run_sequence").success(**sequence_frames)
+        # Every refine shares one worker (REFINE_CONCURRENCY); later requests wait in the queue.
+        refine_queue = {"concurrency_limit": REFINE_CONCURRENCY, "concurrency_id": "refine"}
+        run_button.click(**sequence_io, **refine_queue, api_name="run_sequence").success(**sequence_frames)
         # A visitor sees the default SS3 result without clicking (cached after the first visit).
-        demo.load(**sequence_io, api_visibility="private").success(**sequence_frames)
+        demo.load(**sequence_io, **refine_queue, api_visibility="private").success(**sequence_frames)
         upload_outputs = [upload_animation, refined_file, upload_summary]
-        refine_button.click(backend.refine_upload, [upload, key_box], upload_outputs, api_name="refine_upload").success(
-            **upload_frames
-        )
-        example_button.click(backend.refine_example, None, upload_outputs, api_name="refine_example").success(
-            **upload_frames
-        )
-        # One clip at a time: each keeps the CPU busy for minutes; later requests wait in the queue.
+        refine_button.click(
+            backend.refine_upload, [upload, key_box], upload_outputs, **refine_queue, api_name="refine_upload"
+        ).success(**upload_frames)
+        example_button.click(
+            backend.refine_example, None, upload_outputs, **refine_queue, api_name="refine_example"
+        ).success(**upload_frames)
+        # Clips have their own worker: each keeps the CPU busy for minutes, which uploads should not wait for.
         video_button.click(
             backend.run_video,
             [video_upload, threshold_box],
             [overlay_video, poses_file, video_summary],
             api_name="process_video",
-            concurrency_limit=1,
+            concurrency_limit=VIDEO_CONCURRENCY,
+            concurrency_id="video",
         )
+    # Passed explicitly so that GRADIO_DEFAULT_CONCURRENCY_LIMIT cannot raise the listeners' default.
+    demo.queue(max_size=QUEUE_MAX_SIZE, default_concurrency_limit=REFINE_CONCURRENCY)
     demo.backend = backend  # for tests and scripts: the loaded models and settings
     return demo
 
@@ -564,4 +666,7 @@ def build_demo(
 demo = build_demo()
 
 if __name__ == "__main__":
+    # A Space is stopped with SIGTERM, whose default action skips atexit (and so the backend's
+    # finalizers): exit through SystemExit instead, which runs them.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     demo.launch(max_file_size=MAX_FILE_SIZE)

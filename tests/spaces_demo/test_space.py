@@ -8,16 +8,25 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import itertools
+import json
 import os
 import shutil
+import signal
 import socket
+import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import TINY_REFINER
+from huggingface_hub import constants as hub_constants
 
+from modeling_gcnrefine import GCNRefineModel
 from modeling_gcnrefine.commands.demo import add_cli, load_app
 from modeling_gcnrefine.evaluation.visualize import (
     frame_indices,
@@ -25,6 +34,8 @@ from modeling_gcnrefine.evaluation.visualize import (
     skeleton_animation,
     skeleton_tour,
 )
+from modeling_gcnrefine.lifting import TemporalLifterModel
+from modeling_gcnrefine.recipes.model_card import DATASET_ID, REPO_ID
 from modeling_gcnrefine.utils.hub import resolve_model
 
 gr = pytest.importorskip("gradio")
@@ -117,8 +128,6 @@ def served(app, tiny_models, blendmimic3d_dir, example_predictions_path):
 
 
 def _figure(plot: dict) -> dict:
-    import json
-
     assert plot["type"] == "plotly"
     return json.loads(plot["plot"])
 
@@ -258,19 +267,32 @@ def _bad_uploads(tmp_path: Path, good: np.ndarray, max_frames: int) -> list[tupl
         return path
 
     cases.append(("wrong shape", save("shape.npy", good[:, 0, :16]), r"expected shape \(T, 17, 3\) or \(T, 1, 17, 3\), got \(199, 16, 3\)"))
+    floating = r"expected a floating-point array \(metres\), got dtype"
+    cases.append(("integer dtype", save("int.npy", np.rint(good * 1000).astype(np.int32)), f"{floating} int32"))
+    cases.append(("string dtype", save("text_dtype.npy", good.astype(str)), rf"{floating} <U\d+"))
+    cases.append(("bool dtype", save("bool.npy", np.ones((20, 17, 3), bool)), f"{floating} bool"))
+    cases.append(("complex dtype", save("complex.npy", good.astype(np.complex64)), f"{floating} complex64"))
     cases.append(("millimetres", save("mm.npy", good * 1000), "millimetres"))
     cases.append(("NaN only", save("nan.npy", np.full((20, 17, 3), np.nan, np.float32)), "only NaN"))
-    cases.append(
-        ("too many frames", save("long.npy", np.zeros((max_frames + 1, 17, 3), np.float32)), f"at most {max_frames} frames")
-    )
+    long = save("long.npy", np.zeros((max_frames + 1, 17, 3), np.float32))
+    limit = f"expected at most {max_frames} frames, got {max_frames + 1}. The Space refines at most {max_frames:,} frames"
+    cases.append(("too many frames", long, limit))
     pickled = save("pickled.npy", np.array([{"poses": 1}], dtype=object), allow_pickle=True)
     cases.append(("pickled object array", pickled, "pickled Python objects, which are never loaded"))
+    npz = tmp_path / "pickled.npz"
+    np.savez(npz, poses=np.array([{"poses": 1}], dtype=object))
+    cases.append(("pickled array in an .npz", npz, "array 'poses' holds pickled Python objects"))
     text = tmp_path / "text.npy"
     text.write_text("frame,joint,x,y,z\n0,0,0.1,0.2,3.0\n")
     cases.append(("not NumPy", text, "not a NumPy"))
     other = tmp_path / "poses.csv"
     other.write_text("0.1,0.2,3.0\n")
     cases.append(("wrong file type", other, "Invalid file type"))
+    cases.append(("no frames", save("empty.npy", np.zeros((0, 17, 3), np.float32)), r"at least one frame, got \(0, 17, 3\)"))
+    (tmp_path / "zero_bytes.npy").write_bytes(b"")
+    cases.append(("empty file", tmp_path / "zero_bytes.npy", "zero_bytes.npy: not a NumPy"))
+    np.savez(tmp_path / "no_arrays.npz")
+    cases.append(("empty .npz", tmp_path / "no_arrays.npz", r"holds arrays \[\]"))
     return cases
 
 
@@ -290,6 +312,214 @@ def test_bad_uploads_get_specific_messages_and_the_app_keeps_serving(served, app
     assert not unpickled
     with pytest.raises(AppError, match=r"Upload a \.npy or \.npz file"):
         client.predict(None, "", api_name="/refine_upload")
+
+
+# --------------------------------------------------------------------------- limits: frames, time, concurrency
+
+
+def test_upload_limits_follow_from_the_measured_rate(app, served):
+    """The frames cap is what fits in the budget at the measured rate (bench_space.py) when a clip
+    shares the CPU; the page says the cap, the budget and the rate."""
+    rate, budget, cap = app.UPLOAD_S_PER_1000_FRAMES, app.UPLOAD_TIME_BUDGET_S, app.MAX_UPLOAD_FRAMES
+    assert cap == app.upload_frames_cap(budget, rate) and cap % 500 == 0
+    half_speed = 2 * rate / 1000  # seconds per frame beside a clip: two workers share two cores
+    assert app.REFINE_CONCURRENCY + app.VIDEO_CONCURRENCY == 2
+    assert cap * half_speed <= budget < (cap + 500) * half_speed  # fits, and is not far below
+    assert cap < 10_000  # the old limit: one such file held the worker for 41.6 s (bench_space.py)
+    demo, _, _ = served
+    texts = [block.value or "" for block in demo.blocks.values() if isinstance(block, gr.Markdown)]
+    (upload_tab,) = [t for t in texts if "Upload your lifter's 3D poses" in t]
+    assert f"**{cap:,} frames**" in upload_tab
+    assert f"one at a time, each within **{budget:g} s**" in upload_tab and f"{rate:g} s per 1,000 frames" in upload_tab
+
+
+def test_a_10000_frame_upload_is_refused_before_any_work(served, app, tmp_path, good_poses):
+    _, _, client = served
+    path = tmp_path / "long.npy"
+    np.save(path, np.resize(good_poses, (10_000, 1, 17, 3)))
+    start = time.monotonic()
+    cap = app.MAX_UPLOAD_FRAMES
+    message = rf"long\.npy: expected at most {cap} frames, got 10000\. The Space refines at most {cap:,} frames per request"
+    with pytest.raises(AppError, match=message + rf".*budget of {app.UPLOAD_TIME_BUDGET_S:g} s.*gcnrefine refine"):
+        client.predict(gradio_client.handle_file(str(path)), "", api_name="/refine_upload")
+    assert time.monotonic() - start < 10  # refused from the header, not refined for 40 s
+
+
+def _slow_refiner(backend, seconds_per_batch: float) -> None:
+    # Registered after the app's deadline hook, so every forward pass is checked first, then slowed.
+    backend.refiner.get().register_forward_pre_hook(lambda module, args: time.sleep(seconds_per_batch))
+
+
+def test_upload_past_the_time_budget_is_stopped_and_the_app_keeps_serving(app, tiny_models, tmp_path, good_poses):
+    passes = 20  # 4 s of work at 0.2 s a pass: stopped after 3 passes
+    frames = passes * app.REFINE_BATCH_SIZE
+    demo = app.build_demo(refiner_path=tiny_models[0], lifter_path=tiny_models[1], max_frames=frames, time_budget_s=0.5)
+    backend = demo.backend
+    _slow_refiner(backend, 0.2)
+    long, short = tmp_path / "long.npy", tmp_path / "short.npy"
+    np.save(long, np.resize(good_poses, (frames, 1, 17, 3)))
+    np.save(short, good_poses[:30])  # one pass
+    with _serve(app, demo) as url:
+        client = gradio_client.Client(url, verbose=False)
+        start = time.monotonic()
+        message = rf"long\.npy: stopped after \d+ s, the Space's time budget per request \(0\.5 s\), before its {frames:,}"
+        with pytest.raises(AppError, match=message):
+            client.predict(gradio_client.handle_file(str(long)), "", api_name="/refine_upload")
+        assert time.monotonic() - start < 3  # not the 4 s the whole file needs
+        _, refined_path, summary = client.predict(gradio_client.handle_file(str(short)), "", api_name="/refine_upload")
+        assert np.load(refined_path).shape == (30, 1, 17, 3) and "refined with flip test in" in summary
+    # The deadline belongs to the upload request's thread: other users of the refiner (here this
+    # thread, in the app the BlendMimic3D and Video tabs) are never stopped.
+    refined = backend.refiner.get().refine(np.resize(good_poses, (1024, 17, 3)), flip_test=True, batch_size=256)
+    assert refined.shape == (1024, 17, 3)  # 0.8 s of passes, past the 0.5 s budget, and not stopped
+    with pytest.raises(ValueError, match="time_budget_s: expected a positive number of seconds"):
+        app.build_demo(time_budget_s=0)
+
+
+def test_refines_share_one_worker_and_the_queue_is_bounded(app, tiny_models, blendmimic3d_dir, tmp_path, good_poses):
+    demo = app.build_demo(refiner_path=tiny_models[0], lifter_path=tiny_models[1], data_source=blendmimic3d_dir)
+    by_name = {fn.api_name: fn for fn in demo.fns.values() if fn.fn is not None}
+    for name in ("run_sequence", "refine_upload", "refine_example"):
+        assert (by_name[name].concurrency_limit, by_name[name].concurrency_id) == (app.REFINE_CONCURRENCY, "refine")
+    (page_load,) = [fn for fn in demo.fns.values() if fn.fn is not None and fn.trigger_after is None
+                    and fn.targets and fn.targets[0][1] == "load"]
+    assert page_load.concurrency_id == "refine"
+    assert (by_name["process_video"].concurrency_limit, by_name["process_video"].concurrency_id) == (1, "video")
+    assert app.REFINE_CONCURRENCY == app.VIDEO_CONCURRENCY == 1
+    assert demo._queue.max_size == app.QUEUE_MAX_SIZE == 10
+
+    # Three uploads sent at once run one after the other.
+    backend, intervals, lock = demo.backend, [], threading.Lock()
+    refine_file = backend._refine_file
+
+    def timed(*args):
+        start = time.monotonic()
+        try:
+            return refine_file(*args)
+        finally:
+            with lock:
+                intervals.append((start, time.monotonic()))
+
+    backend._refine_file = timed
+    _slow_refiner(backend, 0.3)
+    path = tmp_path / "poses.npy"
+    np.save(path, good_poses[:30])
+    with _serve(app, demo) as url:
+        client = gradio_client.Client(url, verbose=False)
+        jobs = [client.submit(gradio_client.handle_file(str(path)), "", api_name="/refine_upload") for _ in range(3)]
+        for job in jobs:
+            assert Path(job.result(timeout=60)[1]).name == "poses_refined.npy"
+    intervals.sort()
+    assert len(intervals) == 3
+    assert all(end <= next_start for (_, end), (next_start, _) in itertools.pairwise(intervals)), intervals
+
+
+# --------------------------------------------------------------------------- temporary folders
+
+
+def test_backend_folders_are_removed_with_the_backend(app):
+    backend = app.SpaceBackend()
+    folders = [backend._output_dir, backend._video_dir]
+    assert all(f.is_dir() for f in folders)
+    (folders[0] / "leftover").mkdir()
+    (folders[0] / "leftover" / "poses_refined.npy").write_bytes(b"x")
+    del backend
+    gc.collect()
+    assert not any(f.exists() for f in folders)
+
+    demo = app.build_demo()
+    folders = [demo.backend._output_dir, demo.backend._video_dir]
+    demo.backend.close()
+    assert not any(f.exists() for f in folders)
+    demo.backend.close()  # twice is fine
+
+
+def test_backend_folders_are_removed_when_the_process_exits(tmp_path):
+    """What the review saw: each Space process (and each test run) left two folders in /tmp."""
+    script = (
+        "import json, sys\n"
+        "from modeling_gcnrefine.commands.demo import load_app\n"
+        "app = load_app()\n"
+        "backends = [app.demo.backend, app.build_demo().backend]\n"
+        "(backends[0]._output_dir / 'result.npy').write_bytes(b'x')\n"
+        "print(json.dumps([str(f) for b in backends for f in (b._output_dir, b._video_dir)]))\n"
+    )
+    env = {**os.environ, "TMPDIR": str(tmp_path)}  # the child's folders land here, apart from others'
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    folders = [Path(f) for f in json.loads(done.stdout.strip().splitlines()[-1])]
+    assert len(folders) == 4 and all(f.parent == tmp_path for f in folders)
+    assert not any(f.exists() for f in folders)
+    assert not list(tmp_path.glob("gcnrefine-space-*"))
+
+
+def test_space_process_stopped_with_sigterm_removes_its_folders(app, tmp_path):
+    """A Space is stopped with SIGTERM, which skips atexit unless app.py turns it into a normal exit."""
+    port = _free_port()
+    env = {**os.environ, "TMPDIR": str(tmp_path), "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port)}
+    child = subprocess.Popen([sys.executable, app.__file__], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while True:  # serving: the module-level demo, and its backend's folders, exist
+            assert child.poll() is None, child.stderr.read().decode()
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            assert time.monotonic() < deadline, "the app did not start serving"
+            time.sleep(0.5)
+        folders = list(tmp_path.glob("gcnrefine-space-*"))
+        assert len(folders) == 2, folders
+        child.send_signal(signal.SIGTERM)
+        child.wait(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert child.returncode == 128 + signal.SIGTERM
+    assert not any(f.exists() for f in folders)
+
+
+# --------------------------------------------------------------------------- Hub ids
+
+
+def _fake_hub_model(repo_id: str, folder: Path) -> Path:
+    """Put a saved model into the (offline, per-session) Hub cache as if downloaded from ``repo_id``."""
+    sha = "0" * 39 + "1"
+    repo = Path(hub_constants.HF_HUB_CACHE) / f"models--{repo_id.replace('/', '--')}"
+    (repo / "refs").mkdir(parents=True, exist_ok=True)
+    (repo / "refs" / "main").write_text(sha)
+    shutil.copytree(folder, repo / "snapshots" / sha, dirs_exist_ok=True)
+    return repo
+
+
+def test_hub_ids_in_the_environment_are_loaded_from_the_hub(app, tiny_models, tmp_path, good_poses, monkeypatch):
+    """GCNREFINE_CHECKPOINT / GCNREFINE_LIFTER_CHECKPOINT = "owner/name" load that Hub repo (here from a
+    fake offline cache holding the tiny models), as spaces_demo/README.md says."""
+    refiner_id, lifter_id = "gcnrefine-test/space-refiner", "gcnrefine-test/space-lifter"
+    repos = [_fake_hub_model(refiner_id, tiny_models[0]), _fake_hub_model(lifter_id, tiny_models[1])]
+    try:
+        monkeypatch.setenv(app.REFINER_ENV, refiner_id)
+        monkeypatch.setenv(app.LIFTER_ENV, lifter_id)
+        demo = app.build_demo()
+        backend = demo.backend
+        assert resolve_model(backend.refiner_path, "refiner") == refiner_id  # passed through, not a path
+        path = tmp_path / "mine.npy"
+        np.save(path, good_poses[:40])
+        with _serve(app, demo) as url:
+            client = gradio_client.Client(url, verbose=False)
+            _, refined_path, _ = client.predict(gradio_client.handle_file(str(path)), "", api_name="/refine_upload")
+        expected = GCNRefineModel.from_pretrained(tiny_models[0]).refine(good_poses[:40, 0], flip_test=True)
+        np.testing.assert_allclose(np.load(refined_path)[:, 0], expected, atol=1e-5)
+        lifter = backend.lifter.get()
+        assert isinstance(lifter, TemporalLifterModel) and lifter.config.channels == 32  # the tiny one
+
+        # A Hub id that is neither cached nor reachable (offline) gets the app's message, not a crash.
+        monkeypatch.setenv(app.REFINER_ENV, "gcnrefine-test/not-cached")
+        with pytest.raises(gr.Error, match=r"refiner could not be loaded from gcnrefine-test/not-cached.*GCNREFINE_CHECKPOINT"):
+            app.build_demo().backend.refiner.get()
+    finally:
+        for repo in repos:
+            shutil.rmtree(repo, ignore_errors=True)
 
 
 def test_example_button_refines_the_in_the_wild_example(served):
@@ -354,9 +584,20 @@ def test_space_card_and_requirements(app):
     assert (data.sdk, data.app_file, data.python_version, data.license) == ("gradio", "app.py", "3.11", "mit")
     assert (folder / data.app_file).is_file()
     assert data.sdk_version.split(".")[0] == gr.__version__.split(".")[0] == "6"
-    assert data.models and data.datasets and len(data.short_description) <= 60
+    assert len(data.short_description) <= 60
+    # The Hub repositories behind the app: the refiner, the Video tab's two models, the dataset.
+    assert data.models == [REPO_ID, app.DEFAULT_DETECTOR, app.DEFAULT_POSE_MODEL]
+    assert data.datasets == [DATASET_ID]
     # The documented upload limits are the enforced ones.
     assert f"{app.MAX_UPLOAD_FRAMES:,} frames" in card.text and f"{app.MAX_FILE_SIZE[:-2]} MB" in card.text
+    limits = card.text.split("## Limits", 1)[1].split("\n## ", 1)[0]
+    assert f"| Time budget per upload | **{app.UPLOAD_TIME_BUDGET_S:g} s** |" in limits
+    assert f"| Frames per upload | **{app.MAX_UPLOAD_FRAMES:,}** |" in limits
+    assert f"{app.UPLOAD_S_PER_1000_FRAMES:g} s per 1,000 frames" in limits
+    assert f"| Concurrent refines | **{app.REFINE_CONCURRENCY}** |" in limits
+    assert f"| Concurrent clips | **{app.VIDEO_CONCURRENCY}** |" in limits
+    assert f"| Queue | **{app.QUEUE_MAX_SIZE}** waiting requests |" in limits
+    assert "benchmarks/speed/bench_space.py" in limits
     requirements = (folder / "requirements.txt").read_text().lower()
     assert "gcnrefine[demo,data,video]" in requirements
     assert not any(line.strip().startswith("gradio") for line in requirements.splitlines())  # sdk_version rules
