@@ -663,12 +663,17 @@ def test_cli_demo_launches_with_local_defaults(monkeypatch, tiny_models, blendmi
 
     launched = {}
     monkeypatch.setattr(gr.Blocks, "launch", lambda self, **kwargs: launched.update(kwargs, demo=self))
+    handlers = {}
+    monkeypatch.setattr(signal, "signal", lambda signum, handler: handlers.update({signum: handler}))
     args = parser.parse_args(
         ["demo", "--port", "7999", "--model", str(tiny_models[0]), "--lifter", str(tiny_models[1]), "--data", str(blendmimic3d_dir)]
     )
     assert args.func(args) == 0
     assert launched["server_name"] == "127.0.0.1" and launched["server_port"] == 7999 and launched["share"] is False
     assert launched["max_file_size"] == "10mb"
+    # SIGTERM (how a Space or a service manager stops it) exits normally, so the folders are removed.
+    with pytest.raises(SystemExit):
+        handlers[signal.SIGTERM](signal.SIGTERM, None)
     backend = launched["demo"].backend
     assert (Path(backend.refiner_path), Path(backend.lifter_path)) == tiny_models
     with pytest.raises(ValueError, match="port: expected an integer in"):
