@@ -665,8 +665,12 @@ def build_demo(
 
 demo = build_demo()
 
-if __name__ == "__main__":
-    # A Space is stopped with SIGTERM, whose default action skips atexit (and so the backend's
-    # finalizers): exit through SystemExit instead, which runs them.
+def exit_normally_on_sigterm() -> None:
+    """A Space (or a service manager) stops the app with SIGTERM, whose default action skips atexit and
+    so the backends' finalizers: exit through SystemExit instead, which runs them."""
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+
+
+if __name__ == "__main__":
+    exit_normally_on_sigterm()
     demo.launch(max_file_size=MAX_FILE_SIZE)

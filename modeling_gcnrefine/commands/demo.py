@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import signal
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,8 +91,7 @@ def _run_cli(args: argparse.Namespace) -> int:
     options = dataclass_from_namespace(DemoOptions, args)
     app = load_app()
     demo = app.build_demo(refiner_path=options.model, lifter_path=options.lifter, data_source=options.data)
-    # SIGTERM's default action skips atexit, and so the backends' clean-up of their temporary folders.
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    app.exit_normally_on_sigterm()  # so the backends remove their temporary folders when stopped
     demo.launch(
         server_name=options.host,
         server_port=options.port,
