@@ -27,43 +27,13 @@ from modeling_gcnrefine.data.predictions import load_predictions
 from modeling_gcnrefine.data.sequences import camera_sequences
 from modeling_gcnrefine.data.virtual_cameras import action_filmings, load_settings, virtual_sequences
 from modeling_gcnrefine.evaluation.records import SequenceRecord, evaluate_records
+from modeling_gcnrefine.evaluation.ridge import ALPHAS, RidgeRefiner, normal_equations, root_relative, solve
 from modeling_gcnrefine.recipes.backbone import aligned_predictions, prediction_path
 from modeling_gcnrefine.recipes.refiner import validation_motions
 from modeling_gcnrefine.skeleton import H36M_PARENTS
 from modeling_gcnrefine.utils.hub import resolve_model
 
 PRESETS = ("occluded", "visible_only")
-ALPHAS = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)
-
-
-def root_relative(poses: np.ndarray) -> np.ndarray:
-    return poses - poses[:, :1]
-
-
-def windows(poses: np.ndarray, frames: int) -> np.ndarray:
-    """``(T, frames * 51 + 1)`` features: each frame's window (edges repeated) and a constant."""
-    half = frames // 2
-    padded = np.concatenate([np.repeat(poses[:1], half, 0), poses, np.repeat(poses[-1:], half, 0)])
-    stacked = np.stack([padded[i : i + len(poses)] for i in range(frames)], axis=1)  # (T, frames, 17, 3)
-    return np.concatenate([stacked.reshape(len(poses), -1), np.ones((len(poses), 1))], axis=1)
-
-
-def normal_equations(pairs, frames: int) -> tuple[np.ndarray, np.ndarray]:
-    """``X'X`` and ``X'R`` of the residual map over ``(predicted, target)`` root-relative sequences, summed
-    one sequence at a time so the data never sits in memory as one matrix (``pairs`` may be a generator)."""
-    size = frames * 51 + 1
-    gram, cross = np.zeros((size, size)), np.zeros((size, 51))
-    for x, y in pairs:
-        features = windows(x, frames)
-        gram += features.T @ features
-        cross += features.T @ (y - x).reshape(len(x), -1)
-    return gram, cross
-
-
-def solve(gram: np.ndarray, cross: np.ndarray, alpha: float) -> np.ndarray:
-    """Ridge weights; ``alpha`` is relative to the mean diagonal of ``gram``."""
-    size = len(gram)
-    return np.linalg.solve(gram + alpha * np.trace(gram) / size * np.eye(size), cross)
 
 
 def mpjpe_mm(pairs, weights=None, frames: int = 3) -> float:
@@ -104,8 +74,7 @@ def random_turn(rng: np.random.Generator) -> np.ndarray:
 
 
 def correct(weights: np.ndarray, poses: np.ndarray, frames: int) -> np.ndarray:
-    relative = root_relative(poses.astype(np.float64))
-    return relative + (windows(relative, frames) @ weights).reshape(relative.shape)
+    return RidgeRefiner(weights, frames, alpha=float("nan"), validation_mpjpe_mm={}).refine(poses)
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from transformers import AutoConfig, AutoModel
 
+from .auto import load_lifter
 from .configuration_lifter import LifterConfig
 from .configuration_semgcn import SemGCNConfig
 from .convert_semgcn import SemGCNConversion, convert_semgcn, load_semgcn_checkpoint
@@ -40,6 +41,7 @@ __all__ = [
     "TemporalLifterModel",
     "convert_semgcn",
     "convert_videopose3d",
+    "load_lifter",
     "load_semgcn_checkpoint",
     "load_videopose3d_checkpoint",
 ]

@@ -37,6 +37,7 @@ from ..data.real_detections import REAL, check_coverage
 from ..data.sequences import CameraSequence, camera_sequences, detect, detection_presets, root_relative
 from ..data.virtual_cameras import VirtualCameraSettings, action_filmings, virtual_sequences
 from ..data.windows import LifterChunks
+from ..lifting.auto import load_lifter
 from ..lifting.configuration_lifter import LifterConfig
 from ..lifting.modeling_lifter import TemporalLifterModel
 from ..training.arguments import TrainingArguments
@@ -131,9 +132,9 @@ class BackboneSettings:
     pretrained_lifter: str | None = field(
         default=None,
         metadata=_help(
-            "folder or Hub id of a lifter trained outside BlendMimic3D (Human3.6M-17 2D input, e.g. converted "
-            "by `gcnrefine lift convert`) that predicts every sequence; no lifter is trained and channels to "
-            "lifter_views play no part (the paper's protocol)"
+            "a lifter trained outside BlendMimic3D that predicts every sequence: a folder or Hub id of the "
+            "temporal lifter or SemGCN (e.g. converted by `gcnrefine lift convert`), or a published SemGCN "
+            "checkpoint file; no lifter is trained and channels to lifter_views play no part (the paper's protocol)"
         ),
     )
 
@@ -215,11 +216,15 @@ def train_lifter(
 
 
 def load_pretrained_lifter(name: str | Path):
-    """A lifter trained elsewhere, checked to map Human3.6M-17 2D keypoints to 17 3D joints."""
+    """A lifter trained elsewhere (the temporal lifter, SemGCN, or a SemGCN checkpoint file), checked
+    to map Human3.6M-17 2D keypoints to 17 3D joints."""
 
-    lifter = TemporalLifterModel.from_pretrained(name)
+    lifter = load_lifter(name)
     config = lifter.config
-    found = (config.num_joints, config.in_features, config.out_features)
+    if isinstance(lifter, TemporalLifterModel):
+        found = (config.num_joints, config.in_features, config.out_features)
+    else:  # SemGCN: 16 joints inside, the Human3.6M-17 boundary outside
+        found = (config.num_boundary_joints, config.in_features, config.out_features)
     if found != (17, 2, 3):
         raise ValueError(
             f"pretrained_lifter: expected a lifter of 17 joints, 2D in and 3D out, got "
