@@ -30,6 +30,11 @@ class Subcommand(NamedTuple):
 
 SUBCOMMANDS: tuple[Subcommand, ...] = (
     Subcommand("refine", ".refine", "refine 3D poses in a .npy/.npz file"),
+    Subcommand(
+        "inspect",
+        ".inspect",
+        "how plausible the poses in a .npy/.npz file are (and their error, given ground truth)",
+    ),
     Subcommand("detect", ".detect", "simulate a 2D detector (occlusion-aware) on ground-truth keypoints"),
     Subcommand("lift", ".lift", "the built-in temporal lifter (VideoPose3D architecture)"),
     Subcommand("data", ".data", "BlendMimic3D as a Hugging Face dataset"),

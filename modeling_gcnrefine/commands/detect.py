@@ -1,5 +1,7 @@
 """``gcnrefine detect``: simulate an occlusion-aware 2D detector on ground-truth keypoints, for one
-``.npz`` sequence or for every camera sequence of a BlendMimic3D split (the seeds of ``gcnrefine backbone``)."""
+``.npz`` sequence or for every camera sequence of a BlendMimic3D split (the seeds of ``gcnrefine backbone``);
+for a split, the preset ``real`` writes the real detections of its videos instead (NaN where no person
+was found)."""
 
 from __future__ import annotations
 
@@ -17,6 +19,8 @@ from ..data.detection_files import (
     split_detections_meta,
 )
 from ..data.detections import PRESETS, simulate_detections
+from ..data.real_detections import REAL
+from ..data.sequences import detection_presets
 from ..recipes.files import check_output_path
 from ..utils.checks import check_choice, check_int, check_path
 from ..utils.io import save_npz
@@ -27,7 +31,8 @@ from .config import add_dataclass_arguments, dataclass_from_namespace
 class DetectOptions:
     """Options of ``gcnrefine detect``. One sequence: ``input`` and ``image_size``. A dataset split:
     ``data`` and ``split`` (and optionally ``limit``). ``preset`` names a
-    :class:`~modeling_gcnrefine.data.detections.DetectionNoiseConfig` of ``PRESETS``."""
+    :class:`~modeling_gcnrefine.data.detections.DetectionNoiseConfig` of ``PRESETS``, or is ``real``
+    (a split only: the real detections of the split's videos, :mod:`~modeling_gcnrefine.data.real_detections`)."""
 
     input: str | None = field(
         default=None,
@@ -37,7 +42,13 @@ class DetectOptions:
         },
     )
     output: str = field(metadata={"aliases": ("-o",), "help": "output .npz path (written atomically)"})
-    preset: str = field(default="occluded", metadata={"help": "noise preset", "choices": tuple(PRESETS)})
+    preset: str = field(
+        default="occluded",
+        metadata={
+            "help": "noise preset, or real: the real detections of a split's videos (NaN: no person found)",
+            "choices": detection_presets(),
+        },
+    )
     seed: int = field(default=0, metadata={"help": "random seed (int >= 0)"})
     image_size: tuple[float, float] | None = field(
         default=None,
@@ -60,7 +71,7 @@ class DetectOptions:
 
     def __post_init__(self) -> None:
         check_path("output", self.output)
-        check_choice("preset", self.preset, tuple(PRESETS))
+        check_choice("preset", self.preset, detection_presets())
         check_int("seed", self.seed, 0)
         check_int("limit", self.limit, 1, optional=True)
         check_choice("split", self.split, ("train", "test"), optional=True)
@@ -72,6 +83,12 @@ class DetectOptions:
             if self.split is None:
                 raise ValueError("split: expected train or test with data, got none")
             return
+        if self.preset == REAL:
+            # Real detections come from the dataset's videos; a lone keypoints file has none.
+            raise ValueError(
+                f"preset: expected one of {list(PRESETS)} for one sequence (INPUT), got {REAL!r}; "
+                f"the real detections exist only for a split: --data SRC --split SPLIT --preset {REAL}"
+            )
         if self.input is None or self.image_size is None:
             raise ValueError(
                 "input / image_size: expected INPUT and --image-size W H (one sequence), or --data SRC "
@@ -160,7 +177,9 @@ def add_cli(subparsers) -> None:
             "(the seeds of `gcnrefine backbone`) and write one .npz with keypoints_2d/<subject>/<action>/"
             "<camera>, confidence/..., image_size/... and meta/{format,preset,seed,split,limit}. An existing "
             "OUTPUT made with the same preset, seed, split and limit is kept (exit 0, nothing redone); "
-            "one made otherwise is refused unless --force."
+            "one made otherwise is refused unless --force. --preset real (a split only) writes the real "
+            "detections of the split's videos instead (the seed plays no part): NaN keypoints and confidence "
+            "0 where no person was found; they must cover the whole split (the test split, SS3, is)."
         ),
     )
     add_dataclass_arguments(parser, DetectOptions)

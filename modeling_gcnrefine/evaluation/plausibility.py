@@ -2,13 +2,16 @@
 
 Without ground truth (an in-the-wild video, the shipped example) MPJPE cannot be computed, but a
 refiner should still move joints only a little, keep each bone's length steady over time (a real
-person's bones do not stretch) and remove jitter. These numbers say so:
+person's bones do not stretch), keep left and right limbs equally long (a real person's are) and
+remove jitter. These numbers say so:
 
 - :func:`mean_displacement`: how far the refiner moved the joints, on average (mm);
 - :func:`bone_length_spread`: the mean over bones of the standard deviation over time of the bone's
   length (mm); 0 for a rigid skeleton;
-- :func:`acceleration`: the mean magnitude of the second difference over time (mm/frame²); jitter
-  shows up here.
+- :func:`left_right_asymmetry`: the mean over frames and left/right bone pairs of the difference
+  between the left and the right bone's length (mm); 0 for a symmetric skeleton;
+- :func:`jitter`: the mean magnitude of the second difference over time (mm/frame²); 0 for
+  motion at constant velocity. :func:`acceleration` is the same function under its older name.
 
 Poses are ``(T, J, 3)`` in metres (``(T, 1, J, 3)``, one person, is accepted too); results are in
 millimetres. Non-finite keypoints (a frame where no person was found) are left out of every mean; a
@@ -21,7 +24,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..skeleton import H36M_PARENTS
+from ..skeleton import H36M_JOINTS_LEFT, H36M_JOINTS_RIGHT, H36M_PARENTS
 
 MM_PER_METRE = 1000.0
 
@@ -58,6 +61,13 @@ def mean_displacement(before, after) -> float:
     return _finite_mean(np.linalg.norm(after - before, axis=-1)) * MM_PER_METRE
 
 
+def _check_parents(parents: Sequence[int], joints: int) -> list[int]:
+    parents = [int(p) for p in parents]
+    if len(parents) != joints:
+        raise ValueError(f"parents: expected {joints} entries (one per joint), got {len(parents)}")
+    return parents
+
+
 def bone_length_spread(poses, parents: Sequence[int] = H36M_PARENTS) -> float:
     """Mean over bones of the standard deviation over time of the bone's length (mm).
 
@@ -66,9 +76,7 @@ def bone_length_spread(poses, parents: Sequence[int] = H36M_PARENTS) -> float:
         parents: each joint's parent index (-1 for the root), ``J`` entries; Human3.6M-17 by default.
     """
     poses = _check_poses(poses, "poses", min_frames=2)
-    parents = [int(p) for p in parents]
-    if len(parents) != poses.shape[1]:
-        raise ValueError(f"parents: expected {poses.shape[1]} entries (one per joint), got {len(parents)}")
+    parents = _check_parents(parents, poses.shape[1])
     children = [child for child, parent in enumerate(parents) if parent >= 0]
     if not children:
         raise ValueError(f"parents: expected at least one bone (a parent >= 0), got {parents}")
@@ -81,7 +89,45 @@ def bone_length_spread(poses, parents: Sequence[int] = H36M_PARENTS) -> float:
     return float(np.mean(spreads)) * MM_PER_METRE if spreads else float("nan")
 
 
-def acceleration(poses) -> float:
+def left_right_asymmetry(
+    poses,
+    parents: Sequence[int] = H36M_PARENTS,
+    joints_left: Sequence[int] = H36M_JOINTS_LEFT,
+    joints_right: Sequence[int] = H36M_JOINTS_RIGHT,
+) -> float:
+    """Mean over frames and left/right bone pairs of ``|length(left bone) - length(right bone)|`` (mm).
+
+    Bone ``j`` joins joint ``j`` to its parent; ``joints_left[i]`` and ``joints_right[i]`` end the
+    ``i``-th pair (Human3.6M-17 by default: hips, knees, ankles, shoulders, elbows, wrists).
+
+    Args:
+        poses: ``(T, J, 3)`` in metres.
+        parents: each joint's parent index (-1 for the root), ``J`` entries.
+        joints_left: the joints that end the left bones.
+        joints_right: the joints that end the matching right bones, in the same order.
+    """
+    poses = _check_poses(poses, "poses")
+    parents = _check_parents(parents, poses.shape[1])
+    left = [int(j) for j in joints_left]
+    right = [int(j) for j in joints_right]
+    if not left:
+        raise ValueError(f"joints_left: expected at least one joint, got {left}")
+    if len(right) != len(left):
+        raise ValueError(f"joints_right: expected {len(left)} joints (as many as joints_left), got {len(right)}")
+    for name, joints in (("joints_left", left), ("joints_right", right)):
+        bad = [j for j in joints if not 0 <= j < len(parents) or parents[j] < 0]
+        if bad:
+            raise ValueError(
+                f"{name}: expected joints in 0..{len(parents) - 1} that have a parent, got {bad}"
+            )
+
+    def lengths(joints: list[int]) -> np.ndarray:
+        return np.linalg.norm(poses[:, joints] - poses[:, [parents[j] for j in joints]], axis=-1)
+
+    return _finite_mean(np.abs(lengths(left) - lengths(right))) * MM_PER_METRE
+
+
+def jitter(poses) -> float:
     """Mean magnitude (mm/frame²) of the second difference over time, over all frames and joints.
 
     Args:
@@ -92,15 +138,33 @@ def acceleration(poses) -> float:
     return _finite_mean(np.linalg.norm(second, axis=-1)) * MM_PER_METRE
 
 
-def plausibility_change(before, after, parents: Sequence[int] = H36M_PARENTS) -> dict[str, tuple[float, float] | float]:
-    """What a refiner changed: ``{"displacement_mm": d, "bone_spread_mm": (b0, b1), "acceleration_mm": (a0, a1)}``.
+# The older name, kept for callers that still use it.
+acceleration = jitter
 
-    ``b0``/``a0`` measure ``before`` and ``b1``/``a1`` measure ``after`` (see the functions above);
-    both need at least 3 frames.
+
+def plausibility_change(
+    before,
+    after,
+    parents: Sequence[int] = H36M_PARENTS,
+    joints_left: Sequence[int] = H36M_JOINTS_LEFT,
+    joints_right: Sequence[int] = H36M_JOINTS_RIGHT,
+) -> dict[str, tuple[float, float] | float]:
+    """What a refiner changed: ``{"displacement_mm": d, "bone_spread_mm": (b0, b1), "asymmetry_mm":
+    (s0, s1), "jitter_mm": (j0, j1), "acceleration_mm": (j0, j1)}``.
+
+    The first of each pair measures ``before`` and the second ``after`` (see the functions above);
+    ``acceleration_mm`` repeats ``jitter_mm`` under its older key. Both need at least 3 frames.
     """
     displacement = mean_displacement(before, after)
+    jitters = (jitter(before), jitter(after))
+
+    def asymmetry(poses) -> float:
+        return left_right_asymmetry(poses, parents, joints_left, joints_right)
+
     return {
         "displacement_mm": displacement,
         "bone_spread_mm": (bone_length_spread(before, parents), bone_length_spread(after, parents)),
-        "acceleration_mm": (acceleration(before), acceleration(after)),
+        "asymmetry_mm": (asymmetry(before), asymmetry(after)),
+        "jitter_mm": jitters,
+        "acceleration_mm": jitters,
     }

@@ -9,7 +9,13 @@ producing the predictions (lifter, refiner, detections) is the caller's job. The
 - Per action: the mean over all frames of that action's camera sequences (every subject and camera
   with that action name, as in the Human3.6M protocol). Summary: the *unweighted* mean over actions.
 - P-MPJPE: per-frame similarity Procrustes (:func:`metrics.p_mpjpe`). MPJVE: first differences
-  within each sequence (never across sequences), in mm per frame.
+  within each sequence (never across sequences), in mm per frame. Acceleration error: the same for
+  second differences (:func:`metrics.acceleration_error`), in mm per frame².
+- Figures that need no ground truth (:mod:`.plausibility`), of the root-relative predictions, so a
+  method can be judged as it would be on a video without ground truth: bone-length spread (mm, per
+  sequence), left/right asymmetry (mm) and jitter (mm/frame²). Per action they are means over frames
+  like the others (a sequence's bone-length spread counts once per frame of it); they are None for
+  poses that are not Human3.6M-17.
 - Occlusion views: MPJPE over the occluded joints only and over the visible joints only, with the
   per-frame convention of :mod:`metrics` (mean over the selected joints of a frame, then over the
   frames that have one). The root is left out of both views: root-relative, its error is zero by
@@ -29,13 +35,18 @@ from typing import Any
 
 import numpy as np
 
-from ..skeleton import H36M_ROOT
-from ..utils.metrics import mpjpe, mpjve, p_mpjpe
+from ..skeleton import H36M_PARENTS, H36M_ROOT
+from ..utils.metrics import acceleration_error, mpjpe, mpjve, p_mpjpe
+from .plausibility import bone_length_spread, jitter, left_right_asymmetry
 
 MM = 1000.0  # poses are in metres, every reported value in millimetres
 
 
-METRICS = ("mpjpe", "p_mpjpe", "mpjve", "mpjpe_occluded", "mpjpe_visible")
+# Measured without the ground truth (of the predictions alone).
+GT_FREE_METRICS = ("bone_spread", "asymmetry", "jitter")
+
+
+METRICS = ("mpjpe", "p_mpjpe", "mpjve", "mpjpe_occluded", "mpjpe_visible", "accel_error", *GT_FREE_METRICS)
 
 
 METRIC_LABELS = {
@@ -44,6 +55,10 @@ METRIC_LABELS = {
     "mpjve": "MPJVE",
     "mpjpe_occluded": "MPJPE occluded joints",
     "mpjpe_visible": "MPJPE visible joints",
+    "accel_error": "Acceleration error",
+    "bone_spread": "Bone-length spread",
+    "asymmetry": "Left/right asymmetry",
+    "jitter": "Jitter",
 }
 
 
@@ -152,8 +167,10 @@ def evaluate_records(records: Sequence[SequenceRecord]) -> dict[str, Any]:
     """Score camera sequences by action, following the module's protocol (values in mm).
 
     Returns ``{"per_action": {action: row}, "mean": row, "by_occluded_count": {"k": {"mpjpe", "frames"}}}``
-    where a row holds ``mpjpe``, ``p_mpjpe``, ``mpjve``, ``mpjpe_occluded``, ``mpjpe_visible`` (None if
-    no frame qualifies), ``frames``, ``sequences`` and ``occluded_fraction`` (share of occluded joints).
+    where a row holds ``mpjpe``, ``p_mpjpe``, ``mpjve``, ``mpjpe_occluded``, ``mpjpe_visible``,
+    ``accel_error`` (mm/frame²) and the ground-truth-free ``bone_spread``, ``asymmetry`` (mm) and
+    ``jitter`` (mm/frame²) (each None if no frame qualifies), ``frames``, ``sequences`` and
+    ``occluded_fraction`` (share of occluded joints).
     ``mean`` is the unweighted mean over actions of each metric (over actions where it is defined),
     with ``frames``/``sequences`` summed and ``actions`` counted.
     """
@@ -183,6 +200,16 @@ def evaluate_records(records: Sequence[SequenceRecord]) -> dict[str, Any]:
             acc["mpjve"].append(mpjve(predicted, target, reduction="none") * MM)
         acc["mpjpe_occluded"].append(mpjpe(predicted, target, mask=occluded & scored, reduction="none") * MM)
         acc["mpjpe_visible"].append(mpjpe(predicted, target, mask=~occluded & scored, reduction="none") * MM)
+        frames = len(predicted)
+        if frames >= 3:  # accelerations stay inside this sequence too
+            acc["accel_error"].append(acceleration_error(predicted, target, reduction="none") * MM)
+        if predicted.shape[1] == len(H36M_PARENTS):
+            # Sequence-level values repeated per frame they cover, so the action's mean is frame-weighted.
+            acc["asymmetry"].append(np.full(frames, left_right_asymmetry(predicted)))
+            if frames >= 2:
+                acc["bone_spread"].append(np.full(frames, bone_length_spread(predicted)))
+            if frames >= 3:
+                acc["jitter"].append(np.full(frames - 2, jitter(predicted)))
         acc["frames"] += len(predicted)
         acc["sequences"] += 1
         acc["occluded"] += int(occluded.sum())

@@ -5,8 +5,9 @@ detection preset found in the backbone folder (``occluded``, ``visible_only``, t
 and each method (backbone alone, + GCN, + compact GCN, + Savitzky-Golay / Gaussian / One-Euro filters
 whose parameters are tuned on the validation motions of SS1 + SS2, never on SS3), the report gives
 MPJPE, P-MPJPE and MPJVE per action and over actions, occluded- and visible-joint MPJPE and MPJPE by
-number of occluded keypoints. A user's own SS3 prediction file (``positions_3d`` layout) can be
-evaluated too, as its own backbone.
+number of occluded keypoints, the acceleration error, and beside them the figures that need no ground
+truth (bone-length spread, left/right asymmetry, jitter; see :mod:`~modeling_gcnrefine.evaluation.records`). A user's
+own SS3 prediction file (``positions_3d`` layout) can be evaluated too, as its own backbone.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..evaluation.records import (
+    GT_FREE_METRICS,
     METRIC_LABELS,
     METRICS,
     _check_results,
@@ -26,6 +27,19 @@ from .figures import _figure_by_count, _figure_severity, _has_figure
 from .goals import _mean_metric, check_goals, occlusion_headroom
 
 REPORT_FILES = ("report.md", "report.json", "mpjpe_by_occluded_count.png", "severity_sweep.png")
+
+# Decimals of a metric in the tables: per-frame² values are a few mm, one decimal would hide changes.
+_DIGITS = {"accel_error": 2, "jitter": 2}
+
+_UNITS = {"accel_error": "mm/frame²", "jitter": "mm/frame²"}
+
+
+def _label(metric: str) -> str:
+    """Column header: the label, with its unit where it is not mm, and marked when it needs no ground truth."""
+    label = METRIC_LABELS[metric]
+    if metric in _UNITS:
+        label += f" ({_UNITS[metric]})"
+    return label + (" †" if metric in GT_FREE_METRICS else "")
 
 
 def _headroom_markdown(headroom: Mapping[str, Any]) -> list[str]:
@@ -118,9 +132,12 @@ def _markdown(report: Mapping, goals: list[dict]) -> str:
     sweep = sorted((p for p in presets if severity_level(p) is not None), key=severity_level)
     out = ["# gcnrefine evaluation report", ""]
     out += [
-        "MPJPE, P-MPJPE and MPJVE in mm (MPJVE per frame), root-relative poses; per action over all "
-        "camera sequences, mean = unweighted mean over actions. Occluded/visible-joint views leave "
-        "out the root (zero error by construction).",
+        "MPJPE, P-MPJPE and MPJVE in mm (MPJVE per frame), acceleration error in mm/frame², "
+        "root-relative poses; per action over all camera sequences, mean = unweighted mean over actions. "
+        "Occluded/visible-joint views leave out the root (zero error by construction). Bone-length "
+        "spread (mm), left/right asymmetry (mm) and jitter (mm/frame²) need no ground truth: they "
+        "measure the predictions alone, as one could on a video (a real person's bones keep their "
+        "length, and its left and right limbs are equally long).",
         "",
     ]
     meta = report.get("meta") or {}
@@ -163,20 +180,21 @@ def _markdown(report: Mapping, goals: list[dict]) -> str:
         out += _table(
             [
                 "Method",
-                *[METRIC_LABELS[m] for m in METRICS],
+                *[_label(m) for m in METRICS],
                 "MPJPE vs backbone",
                 "Occluded joints vs backbone",
             ],
             [
                 [
                     m,
-                    *[_fmt(comparison[m][k]) for k in METRICS],
+                    *[_fmt(comparison[m][k], _DIGITS.get(k, 1)) for k in METRICS],
                     _pct(comparison[m]["mpjpe_change"]),
                     _pct(comparison[m]["mpjpe_occluded_change"]),
                 ]
                 for m in names
             ],
         )
+        out += ["† needs no ground truth (measured on the predictions alone).", ""]
         actions = list(next(iter(results.values()))["per_action"])
         for metric in ("mpjpe", "p_mpjpe", "mpjve"):
             out += [f"### {METRIC_LABELS[metric]} per action", ""]

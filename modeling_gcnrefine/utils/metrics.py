@@ -1,12 +1,12 @@
-"""Pose error metrics: MPJPE, P-MPJPE, N-MPJPE and MPJVE, with optional joint masks.
+"""Pose error metrics: MPJPE, P-MPJPE, N-MPJPE, MPJVE and acceleration error, with optional joint masks.
 
 Every metric takes ``predicted`` and ``target`` of shape ``(..., J, C)`` (C = 3 for poses; C = 2
 also works for 2D keypoints except where noted) and returns values in the input's unit (metres for
 poses; the evaluation converts to millimetres).
 
 Inputs may be numpy arrays or torch tensors. If either is a tensor the result is a tensor on the
-predicted tensor's device (autograd flows through :func:`mpjpe`, :func:`n_mpjpe` and :func:`mpjve`,
-so they can serve as losses); otherwise the result is numpy float64 (a numpy scalar for
+predicted tensor's device (autograd flows through :func:`mpjpe`, :func:`n_mpjpe`, :func:`mpjve` and
+:func:`acceleration_error`, so they can serve as losses); otherwise the result is numpy float64 (a numpy scalar for
 ``reduction="mean"``).
 
 Masks. ``mask`` is a bool array broadcastable to ``(..., J)`` that selects the joints to score, so
@@ -22,7 +22,9 @@ Definitions follow the evaluation protocol of Pavllo et al., "3D human pose esti
 with temporal convolutions and semi-supervised training" (CVPR 2019), which the BlendMimic3D paper
 reuses: MPJPE is the mean Euclidean joint error; P-MPJPE is MPJPE after a per-frame similarity
 Procrustes alignment; N-MPJPE is MPJPE after the per-frame least-squares scale; MPJVE is MPJPE of
-the first differences along time (per frame, not per second).
+the first differences along time (per frame, not per second). The acceleration error is the same for
+the second differences, as SmoothNet (Zeng et al., ECCV 2022) and HMR-style video papers report it
+(per frame², not per second²).
 """
 
 from __future__ import annotations
@@ -236,3 +238,30 @@ def mpjve(predicted, target, mask=None, reduction: Reduction = "mean"):
     if mask is not None:
         mask = mask[..., 1:, :] & mask[..., :-1, :]
     return mpjpe(velocity_pred, velocity_target, mask=mask, reduction=reduction)
+
+
+def acceleration_error(predicted, target, mask=None, reduction: Reduction = "mean"):
+    """Mean per-joint acceleration error: MPJPE of second differences along the time axis (-3).
+
+    ``x[t] - 2 x[t + 1] + x[t + 2]`` of ``predicted`` against the same of ``target``; shapes
+    ``(..., T, J, C)`` with ``T >= 3``, leading axes separate sequences (differences never cross
+    from one into the next). Units are the input's unit per frame² (metres in, multiply by 1000 for
+    mm/frame²). With a mask, an acceleration counts when the joint is selected in all three of its
+    frames. ``reduction="none"`` gives ``(..., T - 2)``, entry ``t`` being centred on frame ``t + 1``.
+    """
+    _check_reduction(reduction)
+    predicted, target, is_torch = _check_pair(predicted, target, min_ndim=3)
+    if predicted.shape[-3] < 3:
+        raise ValueError(
+            f"predicted: expected at least 3 frames on the time axis (-3), got shape {tuple(predicted.shape)}"
+        )
+    mask = _check_mask(mask, tuple(predicted.shape[:-1]), is_torch, getattr(predicted, "device", None))
+    if is_torch:
+        accel_pred = torch.diff(predicted, n=2, dim=-3)
+        accel_target = torch.diff(target, n=2, dim=-3)
+    else:
+        accel_pred = np.diff(predicted, n=2, axis=-3)
+        accel_target = np.diff(target, n=2, axis=-3)
+    if mask is not None:
+        mask = mask[..., 2:, :] & mask[..., 1:-1, :] & mask[..., :-2, :]
+    return mpjpe(accel_pred, accel_target, mask=mask, reduction=reduction)

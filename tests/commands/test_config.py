@@ -18,6 +18,7 @@ from modeling_gcnrefine.commands import (
     demo,
     detect,
     evaluate,
+    inspect,
     lift,
     main,
     refine,
@@ -36,6 +37,7 @@ from modeling_gcnrefine.training.arguments import TrainingArguments
 # Each subcommand (as typed) and the dataclass its options come from.
 OPTIONS = {
     ("refine",): refine.RefineOptions,
+    ("inspect",): inspect.InspectOptions,
     ("detect",): detect.DetectOptions,
     ("lift", "convert"): lift.ConvertOptions,
     ("lift", "train"): lift.LiftTrainOptions,
@@ -55,6 +57,7 @@ MINIMAL = {
         ["--example", "-o", "out.npy"],
         lambda: refine.RefineOptions(example=True, output="out.npy"),
     ),
+    ("inspect",): (["poses.npy"], lambda: inspect.InspectOptions(input="poses.npy")),
     ("detect",): (
         ["in.npz", "-o", "out.npz", "--image-size", "10", "10"],
         lambda: detect.DetectOptions(input="in.npz", output="out.npz", image_size=(10.0, 10.0)),

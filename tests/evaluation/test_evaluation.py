@@ -174,6 +174,34 @@ def test_single_frame_sequence_has_no_velocity():
     assert result["mpjve"] is None and result["mpjpe"] == pytest.approx(10 * NON_ROOT)
 
 
+def test_acceleration_error_and_ground_truth_free_figures_hand_computed():
+    # One skeleton: every joint at the root but the left wrist, 30 mm above it (left forearm 30 mm,
+    # its right partner 0). Sequence 0 (4 frames) lifts the predicted wrist 1 mm on odd frames;
+    # sequence 1 (6 frames) is exact. Both are moved by 2 m, which root-relative poses ignore.
+    pose = np.zeros((J, 3))
+    pose[13, 2] = 0.03
+    still, longer = np.repeat(pose[None], 4, axis=0), np.repeat(pose[None], 6, axis=0)
+    wobbly = still.copy()
+    wobbly[1::2, 13, 2] += 0.001
+    result = evaluate_records([record("A", 0, wobbly + 2.0, still), record("A", 1, longer + 2.0, longer)])
+    row = result["per_action"]["A"]
+    # Sequence 0: second differences of +-2 mm at 1 of 17 joints in its 2 acceleration frames, 0 in
+    # sequence 1's 4; the truth does not move, so the acceleration error equals the jitter.
+    assert row["accel_error"] == pytest.approx(2 * (2 / 17) / 6)
+    assert row["jitter"] == pytest.approx(2 * (2 / 17) / 6)
+    # Asymmetry per frame: 30 or 31 mm over 6 pairs in sequence 0 (mean 61 / 12), 5 mm in sequence 1.
+    assert row["asymmetry"] == pytest.approx((4 * 61 / 12 + 6 * 5.0) / 10)
+    # Bone-length spread: the forearm's std (0.5 mm) over 16 bones in sequence 0, counted per frame.
+    assert row["bone_spread"] == pytest.approx(4 * (0.5 / 16) / 10)
+    assert result["mean"]["jitter"] == row["jitter"]
+    # Refining the wobble away: the ground-truth-free figures drop with no ground truth involved.
+    table = compare_methods({"backbone": result, "gcn": evaluate_records([record("A", 0, still, still)])})
+    assert table["gcn"]["jitter"] == 0.0 and table["gcn"]["jitter_change"] == pytest.approx(-1.0)
+    assert table["gcn"]["asymmetry"] == pytest.approx(5.0)
+    short = evaluate_records([record("A", 0, still[:2], still[:2])])["mean"]
+    assert short["accel_error"] is None and short["jitter"] is None and short["bone_spread"] == 0.0
+
+
 def test_bad_input_is_rejected():
     target = motion(5)
     with pytest.raises(ValueError, match="records"):
@@ -470,6 +498,11 @@ def test_write_report(tmp_path):
         "visible_only",
         "## Occlusion headroom",
         "Bound on the cut",
+        "Acceleration error (mm/frame²)",
+        "Bone-length spread †",
+        "Left/right asymmetry †",
+        "Jitter (mm/frame²) †",
+        "† needs no ground truth",
     ):
         assert needle in text, needle
     assert loaded["occlusion_headroom"]["mpjpe"]["bound_pct"] == pytest.approx(

@@ -14,6 +14,8 @@ from modeling_gcnrefine.commands import main
 from modeling_gcnrefine.evaluation.plausibility import (
     acceleration,
     bone_length_spread,
+    jitter,
+    left_right_asymmetry,
     mean_displacement,
     plausibility_change,
 )
@@ -86,6 +88,83 @@ def test_plausibility_change_reports_both_sides():
     assert change["displacement_mm"] == pytest.approx(2.0 * np.sqrt(3.0))
     assert change["bone_spread_mm"] == pytest.approx((0.0, 0.0), abs=1e-9)
     assert change["acceleration_mm"] == pytest.approx((0.0, 0.0), abs=1e-9)
+    assert change["jitter_mm"] == change["acceleration_mm"]
+    # A translation changes no bone, so both sides have the random skeleton's asymmetry.
+    asymmetry = left_right_asymmetry(poses)
+    assert asymmetry > 1.0 and change["asymmetry_mm"] == pytest.approx((asymmetry, asymmetry))
+
+
+def test_plausibility_change_sees_asymmetry_and_jitter_go():
+    before = symmetric_skeleton()[None].repeat(6, axis=0)
+    forearm = before[0, 13] - before[0, 12]
+    before[:, 13] += 0.01 * forearm / np.linalg.norm(forearm)  # left forearm 10 mm longer than the right
+    before[1::2] += [0.001, 0.0, 0.0]  # +1 mm on odd frames: jitter 2 mm/frame²
+    after = symmetric_skeleton()[None].repeat(6, axis=0)
+    change = plausibility_change(before, after)
+    assert change["asymmetry_mm"] == pytest.approx((10.0 / 6, 0.0), abs=1e-9)
+    assert change["jitter_mm"] == pytest.approx((2.0, 0.0), abs=1e-9)
+
+
+# --------------------------------------------------------------------------- left/right, jitter
+
+
+def symmetric_skeleton() -> np.ndarray:
+    """A Human3.6M-17 pose mirror-symmetric in x: every left bone as long as its right partner."""
+    pose = np.zeros((17, 3))
+    pose[[7, 8, 9, 10], 1] = [0.2, 0.45, 0.55, 0.75]  # spine, thorax, neck, head up the y axis
+    for right, left, point in (
+        (1, 4, [0.1, 0.0, 0.0]),  # hips
+        (2, 5, [0.1, -0.44, 0.0]),  # knees
+        (3, 6, [0.1, -0.83, 0.0]),  # ankles
+        (14, 11, [0.18, 0.45, 0.0]),  # shoulders
+        (15, 12, [0.2, 0.21, 0.0]),  # elbows
+        (16, 13, [0.2, 0.0, 0.05]),  # wrists
+    ):
+        pose[right] = point
+        pose[left] = np.array(point) * [-1.0, 1.0, 1.0]
+    return pose
+
+
+def test_left_right_asymmetry_hand_computed():
+    pose = symmetric_skeleton()
+    assert left_right_asymmetry(pose[None]) == pytest.approx(0.0, abs=1e-12)
+    # Frame 0: the left shin 30 mm longer (left ankle 30 mm lower; the ankle moves its own bone only).
+    # Frame 1: the right thigh and shin both change when the right knee moves 20 mm in z.
+    poses = np.stack([pose, pose])
+    poses[0, 6, 1] -= 0.03
+    poses[1, 2, 2] += 0.02
+    thigh = np.hypot(0.44, 0.02) - 0.44  # pelvis-side hip (0.1, 0, 0) to knee (0.1, -0.44, 0.02)
+    shin = np.hypot(0.39, 0.02) - 0.39  # knee to ankle (0.1, -0.83, 0)
+    expected = (30.0 + (thigh + shin) * 1000.0) / 12  # 6 pairs x 2 frames
+    assert left_right_asymmetry(poses) == pytest.approx(expected)
+    # A frame without a person is left out; the (T, 1, J, 3) layout is accepted.
+    holes = np.concatenate([poses, np.full((1, 17, 3), np.nan)])
+    assert left_right_asymmetry(holes[:, None]) == pytest.approx(expected)
+    # Other skeletons: a three-joint chain whose two bones are the "pair".
+    chain = np.array([[[0.0, 0.0, 0.0], [0.1, 0.0, 0.0], [0.1, 0.25, 0.0]]])
+    assert left_right_asymmetry(chain, parents=(-1, 0, 1), joints_left=(1,), joints_right=(2,)) == pytest.approx(150.0)
+
+
+def test_jitter_is_acceleration():
+    poses = rigid_walk()
+    poses[7] += [0.0, 0.003, 0.004]  # a 5 mm spike at one frame, all joints: 5 + 10 + 5 mm over 18
+    assert jitter(poses) == pytest.approx(20.0 / 18)
+    assert acceleration is jitter
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"joints_right": (1, 2)}, r"joints_right: expected 6 joints \(as many as joints_left\), got 2"),
+        ({"joints_left": (), "joints_right": ()}, r"joints_left: expected at least one joint, got \[\]"),
+        ({"joints_left": (4, 5, 6, 11, 12, 17)}, r"joints_left: expected joints in 0..16 that have a parent, got \[17\]"),
+        ({"joints_right": (0, 2, 3, 14, 15, 16)}, r"joints_right: .*that have a parent, got \[0\]"),
+        ({"parents": H36M_PARENTS[:16]}, "parents: expected 17 entries.*got 16"),
+    ],
+)
+def test_left_right_asymmetry_bad_input(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        left_right_asymmetry(symmetric_skeleton()[None], **kwargs)
 
 
 # --------------------------------------------------------------------------- the shipped example

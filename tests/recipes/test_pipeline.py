@@ -177,6 +177,10 @@ def test_evaluate_writes_the_report(backbone_dir, blendmimic3d_dir, tmp_path):
     names = {g["name"] for g in report["goals"]}
     assert {"occluded_mpjpe_reduction", "clean_input_do_no_harm", "beats_best_filter"} <= names
     assert occluded["backbone"]["mean"]["mpjpe"] > 0
+    for method, result in occluded.items():  # every row has the acceleration error and the GT-free figures
+        for metric in ("accel_error", "bone_spread", "asymmetry", "jitter"):
+            assert result["mean"][metric] is not None and result["mean"][metric] >= 0, (method, metric)
+    assert "| Jitter (mm/frame²) † |" in (tmp_path / "report" / "report.md").read_text()
     # The GCN row really is the refiner's output, not the backbone's numbers copied.
     assert occluded["gcn"]["mean"]["mpjpe"] != occluded["backbone"]["mean"]["mpjpe"]
 

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.spatial.transform import Rotation
 
-from modeling_gcnrefine.utils.metrics import joint_errors, mpjpe, mpjve, n_mpjpe, p_mpjpe
+from modeling_gcnrefine.utils.metrics import acceleration_error, joint_errors, mpjpe, mpjve, n_mpjpe, p_mpjpe
 
 
 def _poses(seed: int, shape=(2, 5, 17, 3)) -> np.ndarray:
@@ -115,7 +115,7 @@ def test_visible_and_occluded_split_covers_all_joints():
 # ---------------------------------------------------------------- numpy / torch
 
 
-@pytest.mark.parametrize("metric", [mpjpe, p_mpjpe, n_mpjpe, mpjve])
+@pytest.mark.parametrize("metric", [mpjpe, p_mpjpe, n_mpjpe, mpjve, acceleration_error])
 @pytest.mark.parametrize("reduction", ["mean", "none"])
 def test_numpy_and_torch_agree(metric, reduction):
     predicted, target = _poses(9), _poses(10)
@@ -165,9 +165,9 @@ def test_gradient_is_finite_where_error_is_zero():
     assert torch.isfinite(predicted.grad).all()
 
 
-def test_gradient_flows_through_n_mpjpe_and_mpjve():
+def test_gradient_flows_through_n_mpjpe_mpjve_and_acceleration_error():
     target = torch.tensor(_poses(17), dtype=torch.float32)
-    for metric in (n_mpjpe, mpjve):
+    for metric in (n_mpjpe, mpjve, acceleration_error):
         predicted = torch.tensor(_poses(18), dtype=torch.float32, requires_grad=True)
         metric(predicted, target).backward()
         assert torch.isfinite(predicted.grad).all() and predicted.grad.abs().sum() > 0
@@ -248,6 +248,50 @@ def test_mpjve_mask_needs_both_frames():
     predicted[1] = 1.0
     mask = np.array([[True], [False], [True]])
     assert np.isnan(mpjve(predicted, target, mask=mask, reduction="none")).all()
+
+
+# ---------------------------------------------------------------- acceleration error
+
+
+def test_acceleration_error_zero_for_an_offset_plus_constant_velocity():
+    target = _poses(28)
+    drift = 0.01 * np.arange(5)[:, None, None] * np.array([1.0, -2.0, 0.5])
+    assert acceleration_error(target + 0.3 + drift, target) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_acceleration_error_known_value_and_per_frame_shape():
+    target = np.zeros((5, 2, 3))
+    predicted = np.zeros((5, 2, 3))
+    predicted[2, 0] = [0.003, 0.004, 0.0]  # a 5 mm spike on joint 0 at frame 2
+    # Second differences of joint 0: frame 1 -> +s, frame 2 -> -2s, frame 3 -> +s (|s| = 5 mm);
+    # joint 1 is exact, so the per-frame means are 2.5, 5 and 2.5 mm, their mean 10/3 mm.
+    per_frame = acceleration_error(predicted, target, reduction="none")
+    assert per_frame.shape == (3,)
+    np.testing.assert_allclose(per_frame, [0.0025, 0.005, 0.0025])
+    assert acceleration_error(predicted, target) == pytest.approx(0.01 / 3)
+    # Only the difference of the two accelerations counts: the same spike in both scores 0.
+    assert acceleration_error(predicted, predicted.copy()) == 0.0
+
+
+def test_acceleration_error_never_crosses_sequences_and_masks_need_three_frames():
+    target = np.zeros((2, 4, 17, 3))
+    predicted = target.copy()
+    predicted[0] += 1.0
+    predicted[1] -= 1.0
+    assert acceleration_error(predicted, target) == 0.0
+    assert acceleration_error(predicted, target, reduction="none").shape == (2, 2)
+    spike = np.zeros((4, 1, 3))
+    spike[1] = 1.0
+    mask = np.array([[True], [True], [False], [True]])  # frame 2 unselected: no triple is complete
+    assert np.isnan(acceleration_error(spike, np.zeros_like(spike), mask=mask, reduction="none")).all()
+    assert np.isnan(acceleration_error(spike, np.zeros_like(spike), mask=mask))
+
+
+def test_acceleration_error_wants_three_frames():
+    with pytest.raises(ValueError, match=r"predicted: expected at least 3 frames.*\(2, 17, 3\)"):
+        acceleration_error(np.zeros((2, 17, 3)), np.zeros((2, 17, 3)))
+    with pytest.raises(ValueError, match="target: expected the shape of predicted"):
+        acceleration_error(np.zeros((4, 17, 3)), np.zeros((5, 17, 3)))
 
 
 # ---------------------------------------------------------------- validation
