@@ -198,25 +198,42 @@ def test_blendmimic3d_tab_matches_the_pipeline(served, tiny_models, ss3_sequence
     """The table holds the metrics of detections -> lifter -> refiner, recomputed here independently."""
     from modeling_gcnrefine import GCNRefineModel
     from modeling_gcnrefine.data.sequences import detect
+    from modeling_gcnrefine.evaluation.plausibility import bone_length_spread, jitter, left_right_asymmetry
     from modeling_gcnrefine.lifting import TemporalLifterModel
-    from modeling_gcnrefine.utils.metrics import mpjpe
+    from modeling_gcnrefine.utils.metrics import acceleration_error, mpjpe
 
     _, _, client = served
-    animation, errors, table, summary = client.predict(*SS3, "occluded", api_name="/run_sequence")
+    animation, errors, table, summary, slider, _, _, _ = client.predict(
+        *SS3, "occluded", "builtin", api_name="/run_sequence"
+    )
     rows = {row[0]: row[1:] for row in table["data"]}
-    assert table["headers"] == ["", "MPJPE (mm)", "occluded-joint MPJPE (mm)", "MPJVE (mm/frame)"]
-    assert set(rows) == {"Backbone (lifter)", "Refined", "Change (%)"}
+    assert table["headers"] == [
+        "", "MPJPE (mm)", "occluded-joint MPJPE (mm)", "MPJVE (mm/frame)", "acceleration error (mm/frame²)",
+        "bone-length spread (mm)", "left/right asymmetry (mm)", "jitter (mm/frame²)",
+    ]  # fmt: skip
+    assert set(rows) == {"Backbone (lifter)", "Refined", "Change (%)", "Ground truth"}
 
     keypoints, _ = detect(ss3_sequence, "occluded", 0)
     backbone = TemporalLifterModel.from_pretrained(tiny_models[1]).lift(keypoints, ss3_sequence.image_size)
     backbone = backbone - backbone[:, :1]
     refined = GCNRefineModel.from_pretrained(tiny_models[0]).refine(backbone, flip_test=True)
+    refined = refined - refined[:, :1]
     truth = ss3_sequence.poses_3d - ss3_sequence.poses_3d[:, :1]
     hidden = ~ss3_sequence.visibility
     assert rows["Backbone (lifter)"][0] == pytest.approx(mpjpe(backbone, truth) * 1000, abs=0.06)
     assert rows["Backbone (lifter)"][1] == pytest.approx(mpjpe(backbone, truth, mask=hidden) * 1000, abs=0.06)
-    assert rows["Refined"][0] == pytest.approx(mpjpe(refined - refined[:, :1], truth) * 1000, abs=0.06)
+    assert rows["Refined"][0] == pytest.approx(mpjpe(refined, truth) * 1000, abs=0.06)
+    assert rows["Refined"][3] == pytest.approx(acceleration_error(refined, truth) * 1000, abs=0.06)
+    # The ground-truth-free columns, for the predictions and for the ground truth itself.
+    for name, poses in (("Backbone (lifter)", backbone), ("Refined", refined), ("Ground truth", truth)):
+        expected = [bone_length_spread(poses), left_right_asymmetry(poses), jitter(poses)]
+        assert rows[name][4:] == pytest.approx(expected, abs=0.006), name
+    assert rows["Ground truth"][:4] == [None] * 4  # no error of the truth against itself
+    assert rows["Ground truth"][4] < 5  # DATA.md: bone lengths constant within a sequence (std < 5 mm)
     assert "SS3 / TakesItem_multi / camera 0" in summary and "41% of joints occluded" in summary
+    assert "detections `occluded` (seed 0), lifted by the built-in temporal lifter" in summary
+    # The frame slider spans the sequence and starts on its most occluded frame.
+    assert slider["maximum"] == len(truth) - 1 and slider["value"] == int(np.argmax(hidden.sum(axis=1)))
 
     figure = _figure(animation)
     names = [t["name"] for t in figure["data"]]
@@ -239,7 +256,7 @@ def test_upload_returns_refined_array_of_the_input_shape(served, tiny_models, go
     _, _, client = served
     path = tmp_path / "mine.npy"
     np.save(path, good_poses)
-    animation, refined_path, summary = client.predict(
+    animation, refined_path, summary, *_ = client.predict(
         gradio_client.handle_file(str(path)), "", api_name="/refine_upload"
     )
     refined = np.load(refined_path, allow_pickle=False)
@@ -253,7 +270,7 @@ def test_upload_returns_refined_array_of_the_input_shape(served, tiny_models, go
     # An .npz with two arrays: the key picks one; (T, 17, 3) comes back as (T, 17, 3).
     npz = tmp_path / "two.npz"
     np.savez(npz, other=np.zeros(3), poses=good_poses[:40, 0])
-    _, refined_path, _ = client.predict(gradio_client.handle_file(str(npz)), "poses", api_name="/refine_upload")
+    _, refined_path, *_ = client.predict(gradio_client.handle_file(str(npz)), "poses", api_name="/refine_upload")
     with np.load(refined_path, allow_pickle=False) as data:
         assert data["poses_3d"].shape == (40, 17, 3)
 
@@ -307,7 +324,7 @@ def test_bad_uploads_get_specific_messages_and_the_app_keeps_serving(served, app
     for what, path, message in _bad_uploads(tmp_path, good_poses, app.MAX_UPLOAD_FRAMES):
         with pytest.raises(AppError, match=message):
             client.predict(gradio_client.handle_file(str(path)), "", api_name="/refine_upload")
-        _, refined_path, _ = client.predict(gradio_client.handle_file(str(good)), "", api_name="/refine_upload")
+        _, refined_path, *_ = client.predict(gradio_client.handle_file(str(good)), "", api_name="/refine_upload")
         assert np.load(refined_path).shape == (30, 1, 17, 3), f"after the {what} upload"
     assert not unpickled
     with pytest.raises(AppError, match=r"Upload a \.npy or \.npz file"):
@@ -366,7 +383,7 @@ def test_upload_past_the_time_budget_is_stopped_and_the_app_keeps_serving(app, t
         with pytest.raises(AppError, match=message):
             client.predict(gradio_client.handle_file(str(long)), "", api_name="/refine_upload")
         assert time.monotonic() - start < 3  # not the 4 s the whole file needs
-        _, refined_path, summary = client.predict(gradio_client.handle_file(str(short)), "", api_name="/refine_upload")
+        _, refined_path, summary, *_ = client.predict(gradio_client.handle_file(str(short)), "", api_name="/refine_upload")
         assert np.load(refined_path).shape == (30, 1, 17, 3) and "refined with flip test in" in summary
     # The deadline belongs to the upload request's thread: other users of the refiner (here this
     # thread, in the app the BlendMimic3D and Video tabs) are never stopped.
@@ -507,7 +524,7 @@ def test_hub_ids_in_the_environment_are_loaded_from_the_hub(app, tiny_models, tm
         np.save(path, good_poses[:40])
         with _serve(app, demo) as url:
             client = gradio_client.Client(url, verbose=False)
-            _, refined_path, _ = client.predict(gradio_client.handle_file(str(path)), "", api_name="/refine_upload")
+            _, refined_path, *_ = client.predict(gradio_client.handle_file(str(path)), "", api_name="/refine_upload")
         expected = GCNRefineModel.from_pretrained(tiny_models[0]).refine(good_poses[:40, 0], flip_test=True)
         np.testing.assert_allclose(np.load(refined_path)[:, 0], expected, atol=1e-5)
         lifter = backend.lifter.get()
@@ -524,7 +541,7 @@ def test_hub_ids_in_the_environment_are_loaded_from_the_hub(app, tiny_models, tm
 
 def test_example_button_refines_the_in_the_wild_example(served):
     _, _, client = served
-    _, refined_path, summary = client.predict(api_name="/refine_example")
+    _, refined_path, summary, *_ = client.predict(api_name="/refine_example")
     refined = np.load(refined_path, allow_pickle=False)
     assert refined.shape == (396, 1, 17, 3) and np.isfinite(refined).all()
     assert "in_the_wild_videopose3d_predictions.npy" in summary
@@ -568,7 +585,7 @@ def test_shipped_checkpoints_run_an_ss3_sequence(app, blendmimic3d_dir, monkeypa
     demo = app.build_demo(data_source=blendmimic3d_dir)
     assert demo.backend.refiner_path is None and resolve_model(demo.backend.lifter_path, "lifter") == SHIPPED_LIFTER
     with _serve(app, demo) as url:
-        _, _, table, _ = gradio_client.Client(url, verbose=False).predict(*SS3, "occluded", api_name="/run_sequence")
+        _, _, table, *_ = gradio_client.Client(url, verbose=False).predict(*SS3, "occluded", "builtin", api_name="/run_sequence")
     rows = {row[0]: row[1:] for row in table["data"]}
     refined, backbone = rows["Refined"][0], rows["Backbone (lifter)"][0]
     assert 20 < backbone < 400 and 20 < refined < 400, rows  # mm: a real lifter, a sane refinement
@@ -585,9 +602,16 @@ def test_space_card_and_requirements(app):
     assert (folder / data.app_file).is_file()
     assert data.sdk_version.split(".")[0] == gr.__version__.split(".")[0] == "6"
     assert len(data.short_description) <= 60
-    # The Hub repositories behind the app: the refiner, the Video tab's two models, the dataset.
-    assert data.models == [REPO_ID, app.DEFAULT_DETECTOR, app.DEFAULT_POSE_MODEL]
+    # The Hub repositories behind the app: the refiner, the refiner for SemGCN (its shipped name under
+    # the refiner's owner), the Video tab's two models, the dataset.
+    semgcn_refiner = f"{REPO_ID.split('/')[0]}/{app.SEMGCN_REFINER_NAME}"
+    assert data.models == [REPO_ID, semgcn_refiner, app.DEFAULT_DETECTOR, app.DEFAULT_POSE_MODEL]
     assert data.datasets == [DATASET_ID]
+    # How the videos get there, and the variables that point at the new sources.
+    videos = card.text.split("**Where the videos come from.**", 1)[1].split("\n\n", 1)[0]
+    assert "fetched on first use" in videos and "SHA-256" in videos and "HF_HUB_OFFLINE" in videos
+    for variable in (app.DATA_ENV, app.SEMGCN_ENV, app.SEMGCN_REFINER_ENV, "GCNREFINE_REAL_DETECTIONS"):
+        assert f"| `{variable}` |" in card.text, variable
     # The documented upload limits are the enforced ones.
     assert f"{app.MAX_UPLOAD_FRAMES:,} frames" in card.text and f"{app.MAX_FILE_SIZE[:-2]} MB" in card.text
     limits = card.text.split("## Limits", 1)[1].split("\n## ", 1)[0]
