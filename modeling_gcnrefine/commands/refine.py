@@ -45,10 +45,10 @@ def _summary(change: dict) -> str:
     return "\n".join(
         (
             "what the refiner changed (before -> after; no ground truth needed):",
-            f"  mean displacement    {change['displacement_mm']:.1f} mm",
-            f"  bone-length spread   {spread[0]:.1f} -> {spread[1]:.1f} mm",
-            f"  left/right asymmetry {asymmetry[0]:.1f} -> {asymmetry[1]:.1f} mm",
-            f"  jitter               {jitter[0]:.2f} -> {jitter[1]:.2f} mm/frame²",
+            f"  mean displacement          {change['displacement_mm']:.1f} mm",
+            f"  bone-length spread         {spread[0]:.1f} -> {spread[1]:.1f} mm",
+            f"  left/right asymmetry       {asymmetry[0]:.1f} -> {asymmetry[1]:.1f} mm",
+            f"  jitter (mean acceleration) {jitter[0]:.2f} -> {jitter[1]:.2f} mm/frame²",
         )
     )
 

@@ -40,6 +40,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler, Subset
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel
 
+from ..utils.io import set_default_mode
 from .arguments import TrainingArguments, _check_int
 
 _CHECKPOINT_RE = re.compile(r"^checkpoint_(\d+)$")
@@ -227,6 +228,9 @@ def _save_pretrained_atomic(model: Any, path: Path, state: dict[str, Any]) -> No
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp)
     _write_json(tmp / "trainer_state.json", state)
+    # safetensors writes its file 0o600 (a temporary renamed into place): give every file a normal mode.
+    for item in tmp.iterdir():
+        set_default_mode(item)
     shutil.rmtree(old, ignore_errors=True)
     if path.exists():
         os.replace(path, old)

@@ -215,4 +215,7 @@ def test_make_example_reproduces_the_shipped_file(tmp_path):
         env={**os.environ, "GCNREFINE_LIFTER_CHECKPOINT": ""},
         capture_output=True,
     )
-    assert out.read_bytes() == EXAMPLE_POSES.read_bytes()
+    # Not byte for byte: float rounding of the lifter differs between CPUs (measured: 4e-7 m).
+    made, shipped = np.load(out, allow_pickle=False), np.load(EXAMPLE_POSES, allow_pickle=False)
+    assert made.shape == shipped.shape and made.dtype == shipped.dtype
+    np.testing.assert_allclose(made, shipped, rtol=0, atol=1e-5)

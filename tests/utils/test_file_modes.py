@@ -100,3 +100,19 @@ def test_exported_dataset_folder_gets_the_usual_folder_mode(tmp_path, blendmimic
         os.umask(previous)
     assert mode(out) == 0o750
     assert mode(out / "README.md") == 0o640
+
+
+def test_training_checkpoints_get_the_usual_file_mode(tmp_path, umask):
+    """safetensors writes model.safetensors 0o600; a saved training folder must be readable like any file."""
+    from modeling_gcnrefine.training.loop import _save_pretrained_atomic
+
+    class Saver:
+        def save_pretrained(self, folder):
+            Path(folder).mkdir()
+            private = Path(folder) / "model.safetensors"
+            private.write_bytes(b"weights")
+            os.chmod(private, 0o600)
+
+    _save_pretrained_atomic(Saver(), tmp_path / "best", {"epoch": 1})
+    for name in ("model.safetensors", "trainer_state.json"):
+        assert mode(tmp_path / "best" / name) == 0o666 & ~umask, name
