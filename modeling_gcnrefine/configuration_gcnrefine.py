@@ -61,6 +61,12 @@ class GCNRefineConfig(PreTrainedConfig):
         use_non_local (`bool`, defaults to True): the non-local attention over all joints and frames.
         predict_residual (`bool`, defaults to False): predict a correction added to the input pose instead
             of the pose itself (not in the paper; the network then starts close to the identity).
+        window_linear (`bool`, defaults to False): add a linear map of the whole root-relative window
+            (``T*V*3`` in, ``T*V*3`` out, plus a bias) to the output, zero-initialised so the network
+            is unchanged until it is set. `gcnrefine train` sets it from a ridge fit on the training
+            predictions (`evaluation.ridge`, strength chosen on the validation motions) and freezes it,
+            so the graph network learns what a linear map cannot. Not in the paper: a lifter meeting a
+            new dataset makes largely systematic errors, which a linear map removes in closed form.
         initializer_range (`float`, defaults to 0.02): unused by the default Kaiming-style init of
             convolutions; kept for transformers tooling.
 
@@ -105,6 +111,7 @@ class GCNRefineConfig(PreTrainedConfig):
     batch_norm_momentum: float = 0.1
     use_non_local: bool = True
     predict_residual: bool = False
+    window_linear: bool = False  # not in the paper
     initializer_range: float = 0.02
 
     flip_test: bool = False
@@ -168,6 +175,8 @@ class GCNRefineConfig(PreTrainedConfig):
             raise ValueError(
                 f"adjacency_normalization: expected one of {NORMALIZATIONS}, got {self.adjacency_normalization!r}"
             )
+        if not isinstance(self.window_linear, bool):
+            raise ValueError(f"window_linear: expected True or False, got {self.window_linear!r}")
         if not self.input_norm_eps > 0:
             raise ValueError(f"input_norm_eps: expected a positive float, got {self.input_norm_eps!r}")
         if len(self.velocity_joint_weights) != n:

@@ -160,6 +160,9 @@ class GCNRefinePreTrainedModel(PreTrainedModel):
         if isinstance(module, GraphAdjacency):
             # Non-persistent constants: rebuilt from the config (from_pretrained leaves them uninitialised).
             init.copy_(module.adjacency, torch.from_numpy(_graph_for(self.config, module)))
+        elif isinstance(module, nn.Linear) and getattr(module, "_zero_init", False):
+            init.zeros_(module.weight)  # the window map: the identity (no change) until it is fitted
+            init.zeros_(module.bias)
         elif isinstance(module, (nn.Linear, nn.Conv1d)):
             # PyTorch's default for convolutions, as the reference network used.
             init.kaiming_uniform_(module.weight, a=math.sqrt(5))
@@ -260,6 +263,11 @@ class GCNRefineModel(GCNRefinePreTrainedModel):
             self.non_local.out_norm._zero_init = True
         self.output_dropout = nn.Dropout(config.output_dropout)
         self.output = nn.Linear(head_channels, 3)
+        self.window_linear = None
+        if config.window_linear:
+            size = config.num_frames * num_joints * 3
+            self.window_linear = nn.Linear(size, size)  # (B, T*V*3) -> (B, T*V*3)
+            self.window_linear._zero_init = True
         self.post_init()
 
     @classmethod
@@ -326,6 +334,8 @@ class GCNRefineModel(GCNRefinePreTrainedModel):
         refined = self.output(self.output_dropout(x)).view(batch, frames, joints, 3)
         if config.predict_residual:
             refined = refined + poses
+        if self.window_linear is not None:
+            refined = refined + self.window_linear(poses.reshape(batch, -1)).view(batch, frames, joints, 3)
         # The target root is exactly 0: pin it, so the root trajectory is kept exactly.
         root_mask = torch.ones(joints, 1, device=refined.device, dtype=refined.dtype)
         root_mask[config.root_joint] = 0

@@ -78,11 +78,30 @@ class RidgeRefiner:
         corrected = relative + (windows(relative, self.frames) @ self.weights).reshape(relative.shape)
         return corrected.astype(np.asarray(poses).dtype if np.asarray(poses).dtype.kind == "f" else np.float64)
 
+    def window_map(self, num_frames: int) -> tuple[np.ndarray, np.ndarray]:
+        """This map as one linear layer over a whole window of ``num_frames`` root-relative frames:
+        ``(matrix, bias)`` with ``correction = matrix @ window.ravel() + bias``, shapes
+        ``(num_frames*J*3, num_frames*J*3)`` and ``(num_frames*J*3,)``. Each output frame reads its own
+        ``frames``-frame neighbourhood with the window's edges repeated, so the centre frame of a
+        window at least ``frames`` long gets exactly what :meth:`refine` gives it."""
+        if not isinstance(num_frames, int) or num_frames < 1:
+            raise ValueError(f"num_frames: expected an integer >= 1, got {num_frames!r}")
+        size = self.weights.shape[1]  # J * 3
+        half = self.frames // 2
+        matrix = np.zeros((num_frames * size, num_frames * size))
+        for t in range(num_frames):
+            for k in range(self.frames):
+                source = min(max(t + k - half, 0), num_frames - 1)
+                block = self.weights[k * size : (k + 1) * size].T  # (out J*3, in J*3)
+                matrix[t * size : (t + 1) * size, source * size : (source + 1) * size] += block
+        return matrix, np.tile(self.weights[-1], num_frames)
+
 
 def mpjpe_mm(pairs: Sequence[tuple[np.ndarray, np.ndarray]], refiner: RidgeRefiner | None = None) -> float:
-    """Mean over sequences of each sequence's MPJPE (mm), root-relative."""
+    """Mean over sequences of each sequence's MPJPE (mm), root-relative (both sides made so here)."""
     errors = [
-        np.linalg.norm((x if refiner is None else refiner.refine(x)) - y, axis=-1).mean() for x, y in pairs
+        np.linalg.norm(root_relative(x if refiner is None else refiner.refine(x)) - root_relative(y), axis=-1).mean()
+        for x, y in pairs
     ]
     return 1000 * float(np.mean(errors))
 

@@ -27,6 +27,7 @@ from ..data.real_detections import REAL
 from ..data.sequences import CameraSequence, camera_sequences, detect, detection_presets
 from ..data.virtual_cameras import action_filmings, load_settings, virtual_sequences
 from ..data.windows import RefinerSequences, RefinerWindows
+from ..evaluation.ridge import fit_ridge, mpjpe_mm
 from ..modeling_gcnrefine import GCNRefineModel
 from ..training.arguments import TrainingArguments
 from ..training.loop import train
@@ -217,6 +218,7 @@ def train_refiner(
     val_data = RefinerWindows(val_sequences, config.num_frames, max(data_settings.stride, 4), with_confidence)
     torch.manual_seed(training_args.seed)
     model = GCNRefineModel(config)
+    window_map = _fit_window_linear(model, train_sequences, val_sequences) if config.window_linear else None
 
     def augment(batch, generator):
         rotate = data_settings.rotate
@@ -237,5 +239,28 @@ def train_refiner(
         "train_windows": len(train_data),
         "val_windows": len(val_data),
     }
+    if window_map is not None:
+        meta["window_linear"] = window_map
     (Path(output_dir) / "data.json").write_text(json.dumps(meta, indent=2))
     return result
+
+
+def _fit_window_linear(model: GCNRefineModel, train: RefinerSequences, val: RefinerSequences) -> dict[str, Any]:
+    """Fit the ridge baseline over the model's window on the training predictions (strength chosen on
+    the validation motions), copy it into ``model.window_linear`` and freeze it there."""
+    frames = model.config.num_frames
+    if frames % 2 == 0:
+        raise ValueError(f"num_frames: expected an odd window with window_linear=True (a centred ridge map), got {frames}")
+    ridge = fit_ridge(zip(train.inputs, train.targets), list(zip(val.inputs, val.targets)), frames=frames)
+    matrix, bias = ridge.window_map(frames)
+    layer = model.window_linear
+    with torch.no_grad():
+        layer.weight.copy_(torch.from_numpy(matrix).to(layer.weight.dtype))
+        layer.bias.copy_(torch.from_numpy(bias).to(layer.bias.dtype))
+    layer.requires_grad_(False)
+    return {
+        "frames": frames,
+        "alpha": ridge.alpha,
+        "val_mpjpe_mm_by_alpha": {str(a): round(v, 2) for a, v in ridge.validation_mpjpe_mm.items()},
+        "val_mpjpe_mm_before": round(mpjpe_mm(list(zip(val.inputs, val.targets))), 2),
+    }

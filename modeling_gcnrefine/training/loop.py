@@ -376,8 +376,8 @@ def train(
         pin_memory=accelerator.device.type == "cuda",
         persistent_workers=args.num_workers > 0,
     )
-    optimizer = torch.optim.Adam(
-        model.parameters(), lr=args.learning_rate, weight_decay=args.weight_decay, amsgrad=args.amsgrad
+    optimizer = torch.optim.Adam(  # frozen parameters (a fitted window map) stay out of it
+        [p for p in model.parameters() if p.requires_grad], lr=args.learning_rate, weight_decay=args.weight_decay, amsgrad=args.amsgrad
     )
     # Stepped once per epoch by us, so it is not handed to accelerate.prepare (an AcceleratedScheduler
     # steps with the optimizer, once per process).

@@ -60,3 +60,28 @@ def test_non_finite_poses_are_refused():
     train[0][0][3, 1] = np.nan
     with pytest.raises(ValueError, match=r"predicted: expected finite poses"):
         fit_ridge(train, _pairs(rng, 1))
+
+
+def test_window_map_applies_the_ridge_map_to_every_frame_of_a_window():
+    """The map the refiner's `window_linear` layer receives: each window frame corrected as `refine`
+    corrects that frame of a sequence equal to the window (edges repeated)."""
+    rng = np.random.default_rng(1)
+    ridge = fit_ridge(_pairs(rng, 10), _pairs(rng, 2), frames=3, alphas=(1e-3,))
+    ridge.weights = ridge.weights + rng.normal(0, 0.01, ridge.weights.shape)  # no special structure
+    window = rng.normal(0, 0.2, (5, 5, 3))
+    window -= window[:, :1]
+    matrix, bias = ridge.window_map(5)
+    assert matrix.shape == (75, 75) and bias.shape == (75,)
+    np.testing.assert_allclose(window.ravel() + matrix @ window.ravel() + bias, ridge.refine(window).ravel(), atol=1e-12)
+    with pytest.raises(ValueError, match=r"num_frames: expected an integer >= 1, got 0"):
+        ridge.window_map(0)
+
+
+def test_validation_is_scored_root_relative_whatever_the_targets_frame():
+    """Camera-frame targets (root at several metres) score as their root-relative selves."""
+    rng = np.random.default_rng(2)
+    pairs = _pairs(rng, 3)
+    moved = [(x + np.array([0.0, 0.0, 4.0]), y + np.array([0.5, 0.0, 4.0])) for x, y in pairs]
+    assert mpjpe_mm(moved) == pytest.approx(mpjpe_mm(pairs))
+    ridge = fit_ridge(pairs, pairs, frames=1, alphas=(1e-3,))
+    assert mpjpe_mm(moved, ridge) == pytest.approx(mpjpe_mm(pairs, ridge))

@@ -145,6 +145,29 @@ def test_refiner_trains_on_backbone_predictions(backbone_dir, blendmimic3d_dir, 
     assert json.loads((tmp_path / "refiner" / "data.json").read_text())["train_windows"] > 0
 
 
+def test_window_linear_is_the_ridge_fit_and_stays_frozen(backbone_dir, blendmimic3d_dir, tmp_path):
+    from modeling_gcnrefine.evaluation.ridge import fit_ridge
+
+    out, _ = backbone_dir
+    data = RefinerDataSettings(presets=("occluded",), seeds=(0,), limit=8, val_motions_per_subject=1)
+    args = TrainingArguments(
+        output_dir=str(tmp_path / "refiner"), epochs=1, batch_size=32, samples_per_epoch=64, log_with=None,
+        metric_for_best="loss_mpjpe",
+    )
+    config = GCNRefineConfig(num_frames=3, predict_residual=True, window_linear=True, **TINY_REFINER)
+    result = train_refiner(out, tmp_path / "refiner", config, blendmimic3d_dir, data, args)
+    meta = json.loads((tmp_path / "refiner" / "data.json").read_text())["window_linear"]
+    train_part, val_part = load_refiner_sequences(out, blendmimic3d_dir, data)
+    ridge = fit_ridge(zip(train_part.inputs, train_part.targets), list(zip(val_part.inputs, val_part.targets)), frames=3)
+    assert meta["frames"] == 3 and meta["alpha"] == ridge.alpha
+    matrix, _ = ridge.window_map(3)
+    loaded = GCNRefineModel.from_pretrained(result.best_path)
+    # Trained for an epoch, yet the map is the closed-form fit: it was frozen.
+    np.testing.assert_allclose(loaded.window_linear.weight.detach().numpy(), matrix, atol=1e-6)
+    with pytest.raises(ValueError, match=r"num_frames: expected an odd window with window_linear=True"):
+        train_refiner(out, tmp_path / "even", GCNRefineConfig(num_frames=4, window_linear=True, **TINY_REFINER), blendmimic3d_dir, data, args)
+
+
 def test_refiner_trains_with_confidence_channel(backbone_dir, blendmimic3d_dir, tmp_path):
     out, _ = backbone_dir
     data = RefinerDataSettings(presets=("occluded",), seeds=(0,), limit=8, val_motions_per_subject=1)
