@@ -21,6 +21,8 @@ from .skeleton import (
 # Temporal-derivative loss weights (the paper's): 1 for wrists and ankles, 2.5 for elbows and knees, 4 elsewhere.
 _VELOCITY_WEIGHTS = [4.0, 4.0, 2.5, 1.0, 4.0, 2.5, 1.0, 4.0, 4.0, 4.0, 4.0, 4.0, 2.5, 1.0, 4.0, 2.5, 1.0]
 
+ARCHITECTURES = ("paper", "long_range")
+
 
 class GCNRefineConfig(PreTrainedConfig):
     r"""Configuration of [`GCNRefineModel`], the spatial-temporal graph convolutional refiner of
@@ -40,16 +42,36 @@ class GCNRefineConfig(PreTrainedConfig):
         part_pairs (`list[list[str]]`): left/right part pairs joined as symmetric partners.
         center_part (`str`): the part every other part links to (the torso).
 
-    Network:
-        num_frames (`int`, defaults to 3): window length T (paper: 3; the reference code's default is 5).
+    Architecture:
+        architecture (`str`, defaults to "paper"): which network the config builds.
+            "paper": the paper's ST-GCN over windows of `num_frames` frames (joint graph, part graph,
+            non-local attention over all T*V nodes); `refine` slides a centred window over every frame
+            and keeps its centre. A config.json without this field means "paper".
+            "long_range": a per-frame spatial graph convolution over the paper's spatial neighbour
+            classes (self, farther from / closer to the spine, symmetric partner) followed by dilated
+            temporal convolutions (VideoPose3D-style residual blocks, receptive field
+            `receptive_field`, 81 frames by default), sequence to sequence: one forward on
+            ``(B, T, V, 3)`` refines every frame, for any T (same padding, cost per frame independent of
+            T); `refine` runs overlapping chunks of `chunk_length` frames and blends them.
+            Not to be confused with transformers' `architectures` (the model class names).
+            Presets: `GCNRefineConfig.paper()`, `GCNRefineConfig.long_range()`, `GCNRefineConfig.preset(name)`.
+
+    Network (both architectures unless marked):
+        num_frames (`int`, defaults to 3): "paper": window length T, which sizes the graph (paper: 3; the
+            reference code's default is 5). "long_range": the training window length only (the network
+            takes any T); windows of at least `receptive_field` frames let most frames see full context.
         in_channels (`int`, defaults to 3): per-joint input features: xyz, or xyz + detector confidence (4).
+            "paper": with 4 the confidence is required. "long_range": with 4 the confidence is optional;
+            withheld confidence (None, or NaN entries) is replaced by a learned per-joint value and a
+            "given" flag of 0, so one model serves lifters with and without confidence.
         joint_channels (`list[int]`, defaults to `[128, 128, 256]`): widths of the joint-graph units.
         part_channels (`list[int]`, defaults to `[512, 512]`): widths of the part-graph units.
         fusion_channels (`int`, defaults to 256): width after fusing global and part features.
         non_local_channels (`int`, defaults to 256): width of the attention's theta, phi and g.
-        temporal_kernel_size (`int`, defaults to 3): kernel of the temporal convolution over frames.
+        temporal_kernel_size (`int`, defaults to 3): odd kernel of the temporal convolution over frames
+            ("paper": the one convolution of the global feature; "long_range": every dilated convolution).
         unit_dropout (`float`, defaults to 0.05): dropout inside each graph unit.
-        temporal_dropout (`float`, defaults to 0.25): dropout after the temporal convolution.
+        temporal_dropout (`float`, defaults to 0.25): dropout after the temporal convolution(s).
         fusion_dropout (`float`, defaults to 0.1): dropout after the fusion convolution.
         output_dropout (`float`, defaults to 0.1): dropout before the output projection.
         adjacency_normalization (`str`, defaults to "reference"): "reference" divides the union
@@ -58,7 +80,7 @@ class GCNRefineConfig(PreTrainedConfig):
         input_norm_eps (`float`, defaults to 1e-5): eps of the input BatchNorm. The reference code passes
             its momentum (0.1) into eps by mistake; set 0.1 to match it exactly.
         batch_norm_momentum (`float`, defaults to 0.1): momentum of every BatchNorm.
-        use_non_local (`bool`, defaults to True): the non-local attention over all joints and frames.
+        use_non_local (`bool`, defaults to True): "paper" only: the non-local attention over all joints and frames.
         predict_residual (`bool`, defaults to False): predict a correction added to the input pose instead
             of the pose itself (not in the paper; the network then starts close to the identity).
         window_linear (`bool`, defaults to False): add a linear map of the whole root-relative window
@@ -67,8 +89,42 @@ class GCNRefineConfig(PreTrainedConfig):
             predictions (`evaluation.ridge`, strength chosen on the validation motions) and freezes it,
             so the graph network learns what a linear map cannot. Not in the paper: a lifter meeting a
             new dataset makes largely systematic errors, which a linear map removes in closed form.
+            "paper" only (it needs the fixed window T = num_frames); refused for "long_range".
         initializer_range (`float`, defaults to 0.02): unused by the default Kaiming-style init of
             convolutions; kept for transformers tooling.
+        ("paper" only: joint_channels, part_channels, fusion_channels, non_local_channels, fusion_dropout,
+        use_non_local, window_linear. "long_range" only: the fields below.)
+
+    Long-range network (`architecture="long_range"`; ignored by "paper"):
+        spatial_channels (`list[int]`, defaults to `[64, 64]`): widths of the per-frame joint-graph units
+            (the first has no residual, as in the paper).
+        temporal_channels (`int`, defaults to 256): width of the dilated temporal convolutions, which see
+            all joints' spatial features of a frame at once (V * spatial_channels[-1] inputs).
+        temporal_dilations (`list[int]`, defaults to `[1, 3, 9, 27]`): dilation of each temporal
+            convolution: the first expands to `temporal_channels`, each later one is a residual block
+            (dilated convolution, 1x1 convolution, each with BatchNorm, ReLU, dropout) as in VideoPose3D.
+            Receptive field: ``1 + (temporal_kernel_size - 1) * sum(temporal_dilations)`` (81).
+        temporal_joint_channels (`int`, defaults to 32): per-joint width the temporal feature is projected
+            to and copied back to each joint, where it is concatenated with the joint's spatial feature
+            and passed through one more per-frame graph unit before the output projection.
+        causal (`bool`, defaults to False): pad the temporal convolutions on the left only, so no output
+            frame depends on a later input frame (online use; the receptive field then lies wholly in
+            the past). Not available for "paper" (its window is centred).
+        confidence_dropout (`float`, defaults to 0.0): with `in_channels=4`, the probability, per
+            sequence of a training batch, that its confidence is withheld in `forward` while training,
+            so the model also learns to refine without it. Never applied in eval mode.
+
+    Long-range inference (`architecture="long_range"`; ignored by "paper"):
+        chunk_length (`int`, defaults to 1024): frames per forward in `refine`; a longer sequence runs as
+            overlapping chunks of this length, so memory is bounded for any length. Must exceed the
+            chunk overlap.
+        chunk_overlap (`int` or `None`, defaults to None): frames shared by consecutive chunks. None:
+            ``receptive_field - 1``, the smallest overlap for which chunked refinement equals one pass
+            over the whole sequence (up to float rounding). In each overlap, the frames within the
+            network's past context of a chunk's start and within its future context of a chunk's end
+            are discarded, and the rest of the overlap is cross-faded linearly. With a smaller overlap,
+            half of it is discarded (split in proportion to the past and future context) and the
+            other half cross-faded: close to, but not equal to, one pass.
 
     Inference:
         flip_test (`bool`, defaults to False): default of `refine(flip_test=...)`: average the prediction
@@ -114,6 +170,16 @@ class GCNRefineConfig(PreTrainedConfig):
     window_linear: bool = False  # not in the paper
     initializer_range: float = 0.02
 
+    architecture: str = "paper"
+    spatial_channels: list[int] = field(default_factory=lambda: [64, 64])
+    temporal_channels: int = 256
+    temporal_dilations: list[int] = field(default_factory=lambda: [1, 3, 9, 27])
+    temporal_joint_channels: int = 32
+    causal: bool = False
+    confidence_dropout: float = 0.0
+    chunk_length: int = 1024
+    chunk_overlap: int | None = None
+
     flip_test: bool = False
 
     loss_mpjpe_weight: float = 1.0
@@ -128,6 +194,55 @@ class GCNRefineConfig(PreTrainedConfig):
     @property
     def num_joints(self) -> int:
         return len(self.joint_names)
+
+    # ------------------------------------------------------------------ presets
+
+    @classmethod
+    def preset(cls, name: str, **overrides) -> GCNRefineConfig:
+        """The config of a named preset (a key of `REFINER_PRESETS`), with ``overrides`` on top."""
+        if name not in REFINER_PRESETS:
+            raise ValueError(f"name: expected one of {list(REFINER_PRESETS)}, got {name!r}")
+        return cls(**{**REFINER_PRESETS[name], **overrides})
+
+    @classmethod
+    def paper(cls, **overrides) -> GCNRefineConfig:
+        """The paper's network: T = 3 windows, 5,041,257 parameters (the defaults)."""
+        return cls.preset("paper", **overrides)
+
+    @classmethod
+    def long_range(cls, **overrides) -> GCNRefineConfig:
+        """The long-range, confidence-aware sequence-to-sequence refiner (receptive field 81)."""
+        return cls.preset("long_range", **overrides)
+
+    # ------------------------------------------------------------------ derived sizes
+
+    @property
+    def temporal_context(self) -> tuple[int, int]:
+        """``(past, future)``: how many earlier and later input frames one output frame depends on.
+
+        "paper": the centred window, ``(T // 2, T - 1 - T // 2)``. "long_range": half the dilated
+        convolutions' span each side, or all of it in the past when `causal`.
+        """
+        if self.architecture == "paper":
+            return self.num_frames // 2, self.num_frames - 1 - self.num_frames // 2
+        span = (self.temporal_kernel_size - 1) * sum(self.temporal_dilations)
+        return (span, 0) if self.causal else (span // 2, span // 2)
+
+    @property
+    def receptive_field(self) -> int:
+        """Input frames one output frame depends on (81 for the long-range defaults, T for "paper")."""
+        past, future = self.temporal_context
+        return past + 1 + future
+
+    @property
+    def resolved_chunk_overlap(self) -> int:
+        """`chunk_overlap`, with None read as ``receptive_field - 1`` (chunked == one pass)."""
+        return self.receptive_field - 1 if self.chunk_overlap is None else self.chunk_overlap
+
+    @property
+    def confidence_required(self) -> bool:
+        """Whether `forward` and `refine` need a confidence: "paper" with ``in_channels == 4``."""
+        return self.in_channels == 4 and self.architecture == "paper"
 
     def validate_refiner(self) -> None:
         """Raise ValueError, quoting the bad value, for an inconsistent configuration."""
@@ -186,3 +301,58 @@ class GCNRefineConfig(PreTrainedConfig):
         for name in ("loss_mpjpe_weight", "loss_velocity_weight", "loss_symmetry_weight"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name}: expected a non-negative weight, got {getattr(self, name)!r}")
+        self._validate_long_range()
+
+    def _validate_long_range(self) -> None:
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(f"architecture: expected one of {ARCHITECTURES}, got {self.architecture!r}")
+        for name in ("spatial_channels", "temporal_dilations"):
+            values = getattr(self, name)
+            if not isinstance(values, list) or not values or not all(_is_positive_int(v) for v in values):
+                raise ValueError(f"{name}: expected a non-empty list of positive integers, got {values!r}")
+        for name in ("temporal_channels", "temporal_joint_channels", "chunk_length"):
+            if not _is_positive_int(getattr(self, name)):
+                raise ValueError(f"{name}: expected a positive integer, got {getattr(self, name)!r}")
+        if self.architecture == "long_range" and self.window_linear:
+            raise ValueError(
+                "window_linear: expected False for architecture='long_range' (a linear map of the whole window "
+                f"needs the fixed T = num_frames of architecture='paper'), got {self.window_linear!r}"
+            )
+        if not isinstance(self.causal, bool):
+            raise ValueError(f"causal: expected True or False, got {self.causal!r}")
+        if self.causal and self.architecture == "paper":
+            raise ValueError(
+                "causal: expected False for architecture='paper' (its window is centred; use "
+                f"architecture='long_range' for a causal refiner), got {self.causal!r}"
+            )
+        if isinstance(self.confidence_dropout, bool) or not 0.0 <= self.confidence_dropout < 1.0:
+            raise ValueError(f"confidence_dropout: expected a probability in [0, 1), got {self.confidence_dropout!r}")
+        overlap = self.chunk_overlap
+        if overlap is not None and (isinstance(overlap, bool) or not isinstance(overlap, int) or overlap < 0):
+            raise ValueError(f"chunk_overlap: expected None or an integer >= 0, got {overlap!r}")
+        if self.architecture == "long_range" and self.resolved_chunk_overlap >= self.chunk_length:
+            what = "chunk_overlap" if overlap is not None else "chunk_overlap=None (receptive_field - 1)"
+            raise ValueError(
+                f"chunk_length: expected more frames than {what} = {self.resolved_chunk_overlap}, "
+                f"got {self.chunk_length!r}"
+            )
+
+
+def _is_positive_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+# `GCNRefineConfig.preset(name)`: named configurations as overrides of the defaults.
+REFINER_PRESETS: dict[str, dict] = {
+    # The paper's network, T = 3 (every default is the paper's).
+    "paper": {"architecture": "paper"},
+    # One refiner for every lifter: long-range (81 frames), confidence-aware with the confidence
+    # optional (withheld for a quarter of the training sequences), residual.
+    "long_range": {
+        "architecture": "long_range",
+        "num_frames": 121,
+        "in_channels": 4,
+        "confidence_dropout": 0.25,
+        "predict_residual": True,
+    },
+}

@@ -1,7 +1,13 @@
 """The ST-GCN pose refiner (Lino, Santiago and Marques, CVPR 2024; after Cai et al., ICCV 2019).
 
-Reads top to bottom: graph convolution unit, non-local block, the model with `forward` (windows of
-T frames, for training) and `refine` (whole sequences, for users).
+Reads top to bottom: graph convolution unit, non-local block, the long-range parts (confidence input,
+dilated temporal block), the model with `forward` (windows of T frames, for training) and `refine`
+(whole sequences, for users).
+
+Two architectures (``config.architecture``): "paper", the paper's network over T-frame windows whose
+centre frame `refine` keeps; "long_range", a per-frame spatial graph convolution followed by dilated
+temporal convolutions (receptive field 81 by default), sequence to sequence: `forward` refines every
+frame of ``(B, T, V, 3)`` for any T, and `refine` runs overlapping chunks and blends them.
 
 Features are kept channels-last, ``(N, L, C)`` with ``L = T * V`` nodes numbered frame-major, so every
 1x1 convolution of the reference is a `nn.Linear` (one large matrix multiply) and the graph
@@ -26,8 +32,8 @@ from transformers import initialization as init
 from transformers.utils import ModelOutput
 
 from .configuration_gcnrefine import GCNRefineConfig
-from .graph import NUM_CLASSES, joint_graph, part_graph
-from .processing_gcnrefine import flip_permutation, prepare_sequences, restore_output
+from .graph import NUM_CLASSES, NUM_SPATIAL_CLASSES, frame_joint_graph, joint_graph, part_graph
+from .processing_gcnrefine import chunk_plan, flip_permutation, prepare_sequences, restore_output
 
 # The shipped checkpoint, used by `GCNRefineModel.from_pretrained()` with no argument.
 DEFAULT_CHECKPOINT_ENV = "GCNREFINE_CHECKPOINT"
@@ -73,8 +79,9 @@ class GraphAdjacency(nn.Module):
     leave uninitialised memory here.
     """
 
-    def __init__(self, adjacency: np.ndarray):
+    def __init__(self, adjacency: np.ndarray, kind: str = "joint"):
         super().__init__()
+        self.kind = kind  # "joint", "part" or "frame": which graph `_graph_for` rebuilds
         self.register_buffer("adjacency", torch.from_numpy(adjacency), persistent=False)  # (K, L, L)
 
     def mixing_matrix(self) -> torch.Tensor:
@@ -90,11 +97,14 @@ class GraphConvUnit(nn.Module):
     BatchNorm, ReLU, Dropout, 1x1 convolution, BatchNorm, Dropout; residual; ReLU.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, residual: bool, config: GCNRefineConfig):
+    def __init__(
+        self, in_channels: int, out_channels: int, residual: bool, config: GCNRefineConfig, num_classes: int = NUM_CLASSES
+    ):
         super().__init__()
         self.out_channels = out_channels
+        self.num_classes = num_classes
         momentum = config.batch_norm_momentum
-        self.project = nn.Linear(in_channels, NUM_CLASSES * out_channels)
+        self.project = nn.Linear(in_channels, num_classes * out_channels)
         self.norm_graph = nn.BatchNorm1d(out_channels, momentum=momentum)
         self.mix = nn.Linear(out_channels, out_channels)
         self.norm_mix = nn.BatchNorm1d(out_channels, momentum=momentum)
@@ -110,7 +120,7 @@ class GraphConvUnit(nn.Module):
         # x: (N, L, C_in); mixing: (L, L*K)
         n, nodes, _ = x.shape
         y = self.project(x)  # (N, L, K*C_out), class-major within each node
-        y = y.view(n, nodes * NUM_CLASSES, self.out_channels)  # (N, L*K, C_out), row = node*K + class
+        y = y.view(n, nodes * self.num_classes, self.out_channels)  # (N, L*K, C_out), row = node*K + class
         y = torch.matmul(mixing, y)  # (N, L, C_out)
         y = self.dropout(F.relu(_batch_norm(self.norm_graph, y)))
         y = self.dropout(_batch_norm(self.norm_mix, self.mix(y)))
@@ -148,6 +158,68 @@ class NonLocalBlock(nn.Module):
         return x + _batch_norm(self.out_norm, self.out(y))
 
 
+class ConfidenceInput(nn.Module):
+    """Long-range input features from an optional confidence: ``(..., V, 2)`` = (value, given).
+
+    Where the confidence is given (finite), value is the confidence and given is 1; where it is
+    withheld (``None``, NaN, or dropped while training) value is a learned per-joint ``missing``
+    parameter and given is 0. While training, each sequence of a batch has its confidence withheld
+    with probability ``config.confidence_dropout``, so one model serves lifters with and without it.
+    """
+
+    def __init__(self, num_joints: int, withhold_probability: float):
+        super().__init__()
+        self.withhold_probability = withhold_probability
+        self.missing = nn.Parameter(torch.ones(num_joints))  # re-initialised to 1 in `_init_weights`
+
+    def forward(self, confidence: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
+        # like: (B, T, V, C) poses; confidence: (B, T, V) or None
+        shape = like.shape[:-1]
+        if confidence is None:
+            given = torch.zeros(shape, dtype=torch.bool, device=like.device)
+            value = torch.zeros(shape, dtype=like.dtype, device=like.device)
+        else:
+            given = torch.isfinite(confidence)
+            value = torch.nan_to_num(confidence.to(like.dtype), nan=0.0, posinf=0.0, neginf=0.0)
+        if self.training and self.withhold_probability > 0:
+            keep = torch.rand(shape[0], device=like.device) >= self.withhold_probability  # per sequence
+            given = given & keep.view(-1, *([1] * (len(shape) - 1)))
+        value = torch.where(given, value, self.missing.to(like.dtype))
+        return torch.stack([value, given.to(like.dtype)], dim=-1)
+
+
+class TemporalBlock(nn.Module):
+    """One dilated temporal convolution over ``(N, C, T)``, length-preserving (VideoPose3D-style).
+
+    Zero padding of ``(kernel - 1) * dilation`` frames, split evenly (same padding) or all on the
+    left (causal: no output frame depends on a later input frame). Convolution, BatchNorm, ReLU,
+    dropout; a residual block (``residual=True``, C_in = C_out) adds a 1x1 convolution, BatchNorm,
+    ReLU, dropout and the input.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, dilation: int, residual: bool, config: GCNRefineConfig):
+        super().__init__()
+        momentum, kernel = config.batch_norm_momentum, config.temporal_kernel_size
+        span = (kernel - 1) * dilation
+        self.padding = (span, 0) if config.causal else (span // 2, span - span // 2)
+        self.conv = nn.Conv1d(in_channels, out_channels, kernel, dilation=dilation, bias=False)
+        self.norm = nn.BatchNorm1d(out_channels, momentum=momentum)
+        self.dropout = nn.Dropout(config.temporal_dropout)
+        self.residual = residual
+        if residual:
+            if in_channels != out_channels:
+                raise ValueError(f"in_channels: a residual block keeps the width {out_channels}, got {in_channels}")
+            self.mix = nn.Conv1d(out_channels, out_channels, 1, bias=False)
+            self.mix_norm = nn.BatchNorm1d(out_channels, momentum=momentum)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.dropout(F.relu(self.norm(self.conv(F.pad(x, self.padding)))))
+        if not self.residual:
+            return y
+        y = self.dropout(F.relu(self.mix_norm(self.mix(y))))
+        return x + y
+
+
 class GCNRefinePreTrainedModel(PreTrainedModel):
     config: GCNRefineConfig
     config_class = GCNRefineConfig
@@ -163,6 +235,8 @@ class GCNRefinePreTrainedModel(PreTrainedModel):
         elif isinstance(module, nn.Linear) and getattr(module, "_zero_init", False):
             init.zeros_(module.weight)  # the window map: the identity (no change) until it is fitted
             init.zeros_(module.bias)
+        elif isinstance(module, ConfidenceInput):
+            init.ones_(module.missing)  # withheld starts as "fully confident", as a lifter without confidence
         elif isinstance(module, (nn.Linear, nn.Conv1d)):
             # PyTorch's default for convolutions, as the reference network used.
             init.kaiming_uniform_(module.weight, a=math.sqrt(5))
@@ -180,8 +254,11 @@ class GCNRefinePreTrainedModel(PreTrainedModel):
 
 
 def _graph_for(config: GCNRefineConfig, module: GraphAdjacency) -> np.ndarray:
-    if getattr(module, "kind", "joint") == "part":
+    kind = getattr(module, "kind", "joint")
+    if kind == "part":
         return build_part_graph(config)
+    if kind == "frame":
+        return build_frame_joint_graph(config)
     return build_joint_graph(config)
 
 
@@ -193,6 +270,17 @@ def build_joint_graph(config: GCNRefineConfig) -> np.ndarray:
         config.joints_right,
         config.spine_joint,
         config.num_frames,
+        config.adjacency_normalization,
+    )
+
+
+def build_frame_joint_graph(config: GCNRefineConfig) -> np.ndarray:
+    """The per-frame joint graph ``(4, V, V)`` (spatial classes only) of the long-range refiner."""
+    return frame_joint_graph(
+        config.joint_parents,
+        config.joints_left,
+        config.joints_right,
+        config.spine_joint,
         config.adjacency_normalization,
     )
 
@@ -218,10 +306,19 @@ class GCNRefineModel(GCNRefinePreTrainedModel):
 
     `forward` maps windows ``(B, T, V, 3)`` to refined root-relative windows (training, losses);
     `refine` maps whole sequences of any length to refined poses (what users call).
+    ``config.architecture`` picks the network: "paper" or "long_range" (see `GCNRefineConfig`).
     """
 
     def __init__(self, config: GCNRefineConfig):
         super().__init__(config)
+        if config.architecture == "long_range":
+            self._build_long_range(config)
+        else:
+            self._build_paper(config)
+        self.post_init()
+
+    def _build_paper(self, config: GCNRefineConfig) -> None:
+        """The paper's network (module names and creation order are those of the shipped checkpoints)."""
         num_joints, momentum = config.num_joints, config.batch_norm_momentum
         names = part_names(config)
         part_of_joint = [0] * num_joints
@@ -233,8 +330,7 @@ class GCNRefineModel(GCNRefinePreTrainedModel):
         # A plain list, not a buffer: non-persistent buffers come back uninitialised from from_pretrained.
         self.part_of_joint = part_of_joint
         self.joint_graph = GraphAdjacency(build_joint_graph(config))
-        self.part_graph = GraphAdjacency(build_part_graph(config))
-        self.part_graph.kind = "part"
+        self.part_graph = GraphAdjacency(build_part_graph(config), kind="part")
 
         self.input_norm = nn.BatchNorm1d(num_joints * config.in_channels, eps=config.input_norm_eps, momentum=momentum)
         widths = [config.in_channels, *config.joint_channels]
@@ -268,7 +364,37 @@ class GCNRefineModel(GCNRefinePreTrainedModel):
             size = config.num_frames * num_joints * 3
             self.window_linear = nn.Linear(size, size)  # (B, T*V*3) -> (B, T*V*3)
             self.window_linear._zero_init = True
-        self.post_init()
+
+    def _build_long_range(self, config: GCNRefineConfig) -> None:
+        """Per-frame spatial graph units, dilated temporal blocks, per-joint decoding (sequence to sequence)."""
+        num_joints, momentum = config.num_joints, config.batch_norm_momentum
+        self.frame_graph = GraphAdjacency(build_frame_joint_graph(config), kind="frame")
+        self.input_norm = nn.BatchNorm1d(num_joints * 3, eps=config.input_norm_eps, momentum=momentum)
+        # With in_channels=4 the confidence enters as (value, given): two more channels per joint.
+        self.confidence_input = (
+            ConfidenceInput(num_joints, config.confidence_dropout) if config.in_channels == 4 else None
+        )
+        widths = [3 if self.confidence_input is None else 5, *config.spatial_channels]
+        self.spatial_units = nn.ModuleList(
+            GraphConvUnit(widths[i], widths[i + 1], residual=i > 0, config=config, num_classes=NUM_SPATIAL_CLASSES)
+            for i in range(len(widths) - 1)
+        )
+        spatial = config.spatial_channels[-1]
+        channels = config.temporal_channels
+        dilations = config.temporal_dilations
+        self.temporal_blocks = nn.ModuleList(
+            [TemporalBlock(num_joints * spatial, channels, dilations[0], residual=False, config=config)]
+            + [TemporalBlock(channels, channels, d, residual=True, config=config) for d in dilations[1:]]
+        )
+        self.temporal_to_joints = nn.Linear(channels, num_joints * config.temporal_joint_channels)
+        self.temporal_to_joints_norm = nn.BatchNorm1d(config.temporal_joint_channels, momentum=momentum)
+        self.temporal_to_joints_dropout = nn.Dropout(config.temporal_dropout)
+        self.output_unit = GraphConvUnit(
+            config.temporal_joint_channels + spatial, spatial, residual=True, config=config, num_classes=NUM_SPATIAL_CLASSES
+        )
+        self.output_dropout = nn.Dropout(config.output_dropout)
+        self.output = nn.Linear(spatial, 3)
+        self.window_linear = None  # a whole-window map needs a fixed T: "paper" only (refused by the config)
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike | None = None, *args, **kwargs):
@@ -290,12 +416,27 @@ class GCNRefineModel(GCNRefinePreTrainedModel):
 
         Args:
             poses_3d: ``(B, T, V, 3)`` lifter poses, metres, camera frame; made root-relative here.
+                "paper": T = ``config.num_frames``; "long_range": any T >= 1, every frame refined
+                (zero same padding, or left padding when causal, at the ends of the T frames).
             labels: optional ``(B, T, V, 3)`` ground truth; made root-relative here.
-            confidence: ``(B, T, V)`` detector confidence, required when ``config.in_channels == 4``.
+            confidence: ``(B, T, V)`` detector confidence. "paper": required when
+                ``config.in_channels == 4``. "long_range" with ``in_channels == 4``: optional; None or
+                NaN entries mean withheld (and while training ``config.confidence_dropout`` withholds
+                it per sequence). Ignored with ``in_channels == 3``.
         """
         config = self.config
-        batch, frames, joints, _ = _check_window("poses_3d", poses_3d, config)
+        _check_window("poses_3d", poses_3d, config)
         poses = poses_3d - poses_3d[:, :, config.root_joint : config.root_joint + 1]
+        if config.architecture == "long_range":
+            refined = self._long_range_forward(poses, confidence)
+        else:
+            refined = self._paper_forward(poses, confidence)
+        return self._finish(refined, poses, poses_3d, labels)
+
+    def _paper_forward(self, poses: torch.Tensor, confidence: torch.Tensor | None) -> torch.Tensor:
+        """The paper's network on root-relative windows ``(B, T, V, 3)``: the raw output ``(B, T, V, 3)``."""
+        config = self.config
+        batch, frames, joints, _ = poses.shape
         x = poses
         if config.in_channels == 4:
             if confidence is None or tuple(confidence.shape) != (batch, frames, joints):
@@ -331,7 +472,39 @@ class GCNRefineModel(GCNRefinePreTrainedModel):
 
         if self.non_local is not None:
             x = self.non_local(x)
-        refined = self.output(self.output_dropout(x)).view(batch, frames, joints, 3)
+        return self.output(self.output_dropout(x)).view(batch, frames, joints, 3)
+
+    def _long_range_forward(self, poses: torch.Tensor, confidence: torch.Tensor | None) -> torch.Tensor:
+        """The long-range network on root-relative sequences ``(B, T, V, 3)``, any T: raw ``(B, T, V, 3)``."""
+        batch, frames, joints, _ = poses.shape
+        x = self.input_norm(poses.reshape(batch * frames, joints * 3)).view(batch, frames, joints, 3)
+        if self.confidence_input is not None:
+            if confidence is not None and tuple(confidence.shape) != (batch, frames, joints):
+                raise ValueError(
+                    f"confidence: expected shape {(batch, frames, joints)} or None, got {tuple(confidence.shape)}"
+                )
+            x = torch.cat([x, self.confidence_input(confidence, x)], dim=-1)  # (B, T, V, 5)
+        x = x.reshape(batch * frames, joints, -1)  # every frame is its own graph
+        mixing = self.frame_graph.mixing_matrix()  # (V, V*4)
+        for unit in self.spatial_units:
+            x = unit(x, mixing)
+        joint_features = x  # (B*T, V, Cs)
+
+        h = x.reshape(batch, frames, -1).transpose(1, 2)  # (B, V*Cs, T)
+        for block in self.temporal_blocks:
+            h = block(h)
+        h = self.temporal_to_joints(h.transpose(1, 2))  # (B, T, V*Cf)
+        h = h.reshape(batch * frames, joints, -1)
+        h = self.temporal_to_joints_dropout(F.relu(_batch_norm(self.temporal_to_joints_norm, h)))
+        x = self.output_unit(torch.cat([h, joint_features], dim=-1), mixing)  # (B*T, V, Cs)
+        return self.output(self.output_dropout(x)).view(batch, frames, joints, 3)
+
+    def _finish(
+        self, refined: torch.Tensor, poses: torch.Tensor, poses_3d: torch.Tensor, labels: torch.Tensor | None
+    ) -> GCNRefineOutput:
+        """Residual, root pinning and losses, shared by both architectures."""
+        config = self.config
+        batch, frames, joints, _ = poses.shape
         if config.predict_residual:
             refined = refined + poses
         if self.window_linear is not None:
@@ -415,10 +588,18 @@ class GCNRefineModel(GCNRefinePreTrainedModel):
                 (``skeleton.H36M_BONE_LENGTHS_METRES``) along the parent's own bone direction (parent
                 minus grandparent). See ``processing_gcnrefine.fill_missing``.
             confidence: detector confidence of shape ``poses.shape[:-1]`` (for ``(T, 1, V, 3)`` also
-                ``(T, V)``), only for ``in_channels == 4``.
+                ``(T, V)``), only for ``in_channels == 4`` (ignored otherwise). "paper": required (NaN
+                read as 0). "long_range": optional; None, or NaN entries, mean withheld (the model's
+                learned stand-in is used, as in training with ``confidence_dropout``).
             flip_test: ``True``/``False`` (numpy bools too): average with the un-flipped refinement of
                 the mirrored input; ``None``: ``config.flip_test``.
-            batch_size: windows per forward pass; bounds memory for any sequence length.
+            batch_size: refined frames per forward pass; bounds memory for any sequence length.
+                "paper": windows per pass (each refines its centre frame). "long_range": chunk frames
+                per pass, whole chunks and at least one: ``max(1, batch_size // chunk)`` chunks of
+                ``config.chunk_length`` frames (or the sequence length, when shorter) per pass. The
+                chunks overlap by ``config.chunk_overlap`` frames and are blended
+                (`processing_gcnrefine.chunk_plan`); with the default overlap the result equals one
+                forward over the whole sequence, up to float rounding.
             progress: a tqdm progress bar over the forward passes: ``True`` shows it, ``False`` hides
                 it, ``None`` shows it only when there are more than
                 ``REFINE_PROGRESS_MIN_BATCHES`` (20) passes.
@@ -449,6 +630,8 @@ class GCNRefineModel(GCNRefinePreTrainedModel):
     def _refine_sequences(
         self, array: np.ndarray, conf: np.ndarray | None, flip_test: bool, batch_size: int, progress: bool | None
     ):
+        if self.config.architecture == "long_range":
+            return self._refine_chunks(array, conf, flip_test, batch_size, progress)
         config = self.config
         device = self.device
         num_sequences, length, joints, _ = array.shape
@@ -481,6 +664,49 @@ class GCNRefineModel(GCNRefinePreTrainedModel):
         refined = out.view(num_sequences, length, joints, 3).double().cpu().numpy()
         return refined + root
 
+    def _refine_chunks(
+        self, array: np.ndarray, conf: np.ndarray | None, flip_test: bool, batch_size: int, progress: bool | None
+    ) -> np.ndarray:
+        """The "long_range" refinement: overlapping chunks of every sequence through `forward`, blended by
+        `chunk_plan` (weights of each frame sum to 1)."""
+        config = self.config
+        device = self.device
+        num_sequences, length, joints, _ = array.shape
+        root = array[:, :, config.root_joint : config.root_joint + 1]  # (B, T, 1, 3)
+        relative = torch.from_numpy((array - root).astype(np.float32)).to(device)  # (B, T, V, 3)
+        conf_t = None if conf is None else torch.from_numpy(conf).to(device)
+        chunks, weights = chunk_plan(length, config.chunk_length, config.resolved_chunk_overlap, config.temporal_context)
+        size = int(chunks[0, 1] - chunks[0, 0])  # every chunk has this length
+        starts = torch.from_numpy(chunks[:, 0]).to(device)
+        steps = torch.arange(size, device=device)
+        flip_perm = torch.tensor(flip_permutation(config), device=device)
+        mirror = torch.tensor([-1.0, 1.0, 1.0], device=device)
+        # Accumulated on the CPU in float64, chunk by chunk: deterministic, whatever the device.
+        out = np.zeros((num_sequences, length, joints, 3))
+        total = num_sequences * len(chunks)
+        per_pass = max(1, batch_size // size)
+        passes = range(0, total, per_pass)
+        show = len(passes) > REFINE_PROGRESS_MIN_BATCHES if progress is None else progress
+        for first in tqdm(passes, desc="refine", unit="batch", disable=not show):
+            jobs = np.arange(first, min(first + per_pass, total))
+            seq, chunk = jobs // len(chunks), jobs % len(chunks)
+            seq_t = torch.from_numpy(seq).to(device)
+            frames = starts[torch.from_numpy(chunk).to(device)][:, None] + steps[None]  # (n, size)
+            x = relative[seq_t[:, None], frames]  # (n, size, V, 3)
+            c = None if conf_t is None else conf_t[seq_t[:, None], frames]
+            if flip_test:
+                both_conf = None if c is None else torch.cat([c, c[:, :, flip_perm]])
+                result = self(torch.cat([x, x[:, :, flip_perm] * mirror]), confidence=both_conf).refined
+                plain, flipped = result.chunk(2)
+                result = (plain + flipped[:, :, flip_perm] * mirror) / 2
+            else:
+                result = self(x, confidence=c).refined
+            result = result.double().cpu().numpy()
+            for k, (b, i) in enumerate(zip(seq, chunk)):
+                start, stop = chunks[i]
+                out[b, start:stop] += weights[i][:, None, None] * result[k]
+        return out + root
+
 
 def default_checkpoint() -> Path | str:
     """What `from_pretrained()` loads with no argument: ``$GCNREFINE_CHECKPOINT`` (a folder or Hub id)
@@ -510,4 +736,11 @@ def _check_window(name: str, poses: torch.Tensor, config: GCNRefineConfig) -> tu
     shape = tuple(poses.shape)
     if len(shape) != 4 or shape[2] != config.num_joints or shape[3] != 3:
         raise ValueError(f"{name}: expected shape (B, T, {config.num_joints}, 3), got {shape}")
+    if config.architecture == "paper" and shape[1] != config.num_frames:
+        raise ValueError(
+            f"{name}: expected windows of T = num_frames = {config.num_frames} frames for architecture='paper' "
+            f"(shape (B, {config.num_frames}, {config.num_joints}, 3)), got {shape}"
+        )
+    if shape[1] < 1:
+        raise ValueError(f"{name}: expected at least one frame (T >= 1), got {shape}")
     return shape

@@ -1,5 +1,6 @@
-"""The numpy side of `GCNRefineModel.refine`: input validation, the unit check, NaN filling, and
-turning the refined array back into the caller's type.
+"""The numpy side of `GCNRefineModel.refine`: input validation, the unit check, NaN filling, the
+long-range refiner's chunk plan (`chunk_plan`), and turning the refined array back into the caller's
+type.
 
 Missing keypoints (NaN) are filled before refinement, from the data wherever there is any:
 
@@ -16,6 +17,7 @@ A model file: it travels with a saved checkpoint (``auto_map``) and imports only
 
 from __future__ import annotations
 
+import itertools
 import warnings
 
 import numpy as np
@@ -266,7 +268,10 @@ def _place_joint(sequence: np.ndarray, joint: int, parents, partner: dict, lengt
 def prepare_sequences(poses, confidence, config: GCNRefineConfig) -> tuple[np.ndarray, np.ndarray | None, bool]:
     """Validate ``refine``'s input and return ``(poses (B, T, V, 3) float64 without NaN, confidence
     (B, T, V) float32 or None, whether the input was one sequence)``. Called by `refine` only (the
-    warnings blame the frame that called `refine`)."""
+    warnings blame the frame that called `refine`).
+
+    The confidence is used with ``in_channels == 4`` only: required for "paper" (NaN read as 0),
+    optional for "long_range" (None, or NaN entries, mean withheld and stay so)."""
     array, single = _validated_poses(poses, config)  # float64 numpy (B, T, V, 3)
     # Measured before filling: placed joints have metre-scale bones whatever the input's unit.
     _check_metres(array, config.joint_parents, stacklevel=_REFINE_STACKLEVEL)
@@ -282,13 +287,109 @@ def prepare_sequences(poses, confidence, config: GCNRefineConfig) -> tuple[np.nd
     if config.in_channels == 4:
         shape = tuple(poses.shape[:-1])
         if confidence is None:
+            if not config.confidence_required:
+                return array, None, single  # "long_range": withheld, the model's learned stand-in
             raise ValueError(f"confidence: expected an array of shape {shape} (poses.shape[:-1]) with in_channels=4, got None")
         conf = np.asarray(confidence.detach().cpu() if isinstance(confidence, torch.Tensor) else confidence, np.float32)
         accepted = {shape, tuple(array.shape[1:-1])} if single else {shape}  # (T, 1, V) input: (T, V) too
         if conf.shape not in accepted:
             raise ValueError(f"confidence: expected shape {shape} (poses.shape[:-1]), got {conf.shape}")
-        conf = np.nan_to_num(conf.reshape(array.shape[:-1]), nan=0.0)
+        conf = conf.reshape(array.shape[:-1])
+        # "paper": NaN reads as 0 (no confidence); "long_range": NaN means withheld (ConfidenceInput).
+        conf = np.nan_to_num(conf, nan=0.0) if config.confidence_required else np.ascontiguousarray(conf)
     return array, conf, single
+
+
+def _check_count(name: str, value, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise ValueError(f"{name}: expected an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def chunk_plan(
+    length: int, chunk_length: int, overlap: int, context: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """How the long-range refiner covers a ``length``-frame sequence with chunks, and how it blends them.
+
+    Chunks of ``chunk_length`` frames start every ``chunk_length - overlap`` frames; the last one is
+    shifted back to end at the sequence's end, so every chunk has the same length (batched in one
+    forward) and the last overlap may be longer than ``overlap``. A sequence of at most
+    ``chunk_length`` frames is one chunk of ``length`` frames.
+
+    ``context = (past, future)``: how many earlier and later input frames one output frame depends on
+    (``GCNRefineConfig.temporal_context``). An output frame of a chunk equals the one-pass output when
+    its whole context lies inside the chunk or the context leaves the sequence itself (where one pass
+    pads too). So in each overlap of two consecutive chunks ``a`` and ``b`` (``o`` frames):
+
+    * with ``o >= past + future``: ``b``'s first ``past`` frames and ``a``'s last ``future`` frames
+      (wrong: their context was cut by the chunk's own edge) get weight 0, and the rest of the overlap
+      is cross-faded linearly (``a`` from 1 down to 0, ``b`` from 0 up to 1, both strictly between 0
+      and 1 there). Every frame with a positive weight is then exact, so the blend equals one pass
+      over the whole sequence, up to float rounding;
+    * with a smaller overlap, ``o // 2`` frames are discarded, split between ``b``'s start and ``a``'s
+      end in proportion to ``past`` and ``future``, and the other frames are cross-faded: close to, but
+      not equal to, one pass.
+
+    Weights are normalised per frame (they matter where more than two chunks overlap, with
+    ``overlap > chunk_length / 2``), so for every frame the weights of the chunks holding it sum to 1.
+
+    Args:
+        length: frames in the sequence, ``>= 1``.
+        chunk_length: frames per chunk, ``>= 1``.
+        overlap: frames shared by consecutive chunks, ``0 <= overlap < chunk_length``.
+        context: ``(past, future)``, both ``>= 0``.
+
+    Returns:
+        ``(chunks, weights)``: ``chunks`` ``(N, 2)`` int64 ``(start, stop)`` of each chunk, starts
+        increasing; ``weights`` ``(N, stop - start)`` float64, ``weights[i, j]`` the weight of chunk ``i``'s
+        output frame ``start_i + j``.
+    """
+    length = _check_count("length", length, 1)
+    chunk_length = _check_count("chunk_length", chunk_length, 1)
+    overlap = _check_count("overlap", overlap, 0)
+    if overlap >= chunk_length:
+        raise ValueError(f"overlap: expected fewer frames than chunk_length = {chunk_length}, got {overlap}")
+    if not isinstance(context, tuple | list) or len(context) != 2:
+        raise ValueError(f"context: expected (past, future), got {context!r}")
+    past, future = (_check_count(f"context[{i}]", c, 0) for i, c in enumerate(context))
+
+    size = min(chunk_length, length)
+    if length <= chunk_length:
+        starts = [0]
+    else:
+        step = chunk_length - overlap
+        starts = [*range(0, length - chunk_length, step), length - chunk_length]
+    starts = np.asarray(starts, dtype=np.int64)
+    chunks = np.stack([starts, starts + size], axis=1)
+
+    # Hand-over i (from chunk i-1 to chunk i) cross-fades frames [fade[i, 0], fade[i, 1]); ramp_i(t) is
+    # how far it has gone at frame t: 0 before, 1 after. Hand-over 0 is done before the sequence starts,
+    # hand-over N never begins.
+    fade = np.zeros((len(chunks) + 1, 2), dtype=np.int64)
+    fade[0] = -1
+    fade[-1] = length + 1
+    for i, ((_, stop_a), (start_b, _)) in enumerate(itertools.pairwise(chunks), start=1):
+        shared = int(stop_a - start_b)
+        if shared >= past + future:
+            skip_b, skip_a = past, future
+        else:
+            discard = shared // 2
+            skip_a = round(discard * future / (past + future))
+            skip_b = discard - skip_a
+        fade[i] = (start_b + skip_b, stop_a - skip_a)
+
+    def ramp(i: int, frames: np.ndarray) -> np.ndarray:
+        first, end = fade[i]
+        return np.clip((frames - first + 1) / (end - first + 1), 0.0, 1.0)
+
+    # Chunk i: the hand-over from i-1 done so far, times what is not yet handed over to i+1; then
+    # normalised per frame (O(length) memory for any number of chunks).
+    weights = np.stack([ramp(i, np.arange(a, b)) * (1.0 - ramp(i + 1, np.arange(a, b))) for i, (a, b) in enumerate(chunks)])
+    total = np.zeros(length)
+    for (a, b), w in zip(chunks, weights):
+        total[a:b] += w
+    weights /= np.stack([total[a:b] for a, b in chunks])  # > 0: the last chunk handed over to holds each frame
+    return chunks, weights
 
 
 def restore_output(refined: np.ndarray, poses, single: bool):

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from conftest import TINY_REFINER
@@ -93,6 +94,8 @@ for folder, case in cases.items():
     with torch.no_grad():
         output = model(case["input"])
     torch.testing.assert_close(output[0], case["expected"], rtol=0, atol=0)
+    if "sequence" in case:  # refine() too, chunked: chunk_plan travels in processing_gcnrefine.py
+        assert (model.refine(case["sequence"]) == case["refined"]).all()
     print("OK", type(model).__name__, module)
 assert not any(name.split(".")[0] == "modeling_gcnrefine" for name in sys.modules), "the package was imported"
 """
@@ -103,16 +106,25 @@ def test_saved_folders_load_with_trust_remote_code_in_a_fresh_process(tmp_path):
     refiner = GCNRefineModel(GCNRefineConfig(**TINY_REFINER, num_frames=3)).eval()
     lifter = TemporalLifterModel(LifterConfig(filter_widths=[3, 3], channels=8)).eval()
     compact = AutoModel.from_pretrained(SHIPPED / "gcnrefine-blendmimic3d-compact")  # the publishing path
+    long_range = GCNRefineModel(
+        GCNRefineConfig.long_range(spatial_channels=[8, 8], temporal_channels=16, temporal_dilations=[1, 3],
+                                   temporal_joint_channels=4, num_frames=15, chunk_length=30)
+    ).eval()  # fmt: skip
     cases = {}
     for name, model, x in (
         ("refiner", refiner, torch.randn(2, 3, 17, 3) * 0.2),
         ("lifter", lifter, torch.randn(1, 20, 17, 2)),
         ("compact", compact, torch.randn(2, 3, 17, 3) * 0.2),
+        ("long_range", long_range, torch.randn(2, 40, 17, 3) * 0.2),  # any T; confidence withheld
     ):
         folder = tmp_path / "saved" / name
         model.save_pretrained(folder)
         with torch.no_grad():
             cases[str(folder)] = {"input": x, "expected": model(x)[0]}
+        if name == "long_range":
+            sequence = np.random.default_rng(0).normal(scale=0.1, size=(100, 17, 3)).astype(np.float32)
+            sequence[..., 2] += 4.0
+            cases[str(folder)].update(sequence=sequence, refined=model.refine(sequence))
     torch.save(cases, tmp_path / "cases.pt")
     script = _FRESH_PROCESS.format(repo=os.path.realpath(ROOT), cases=str(tmp_path / "cases.pt"))
 
@@ -125,4 +137,4 @@ def test_saved_folders_load_with_trust_remote_code_in_a_fresh_process(tmp_path):
         [sys.executable, "-I", "-c", script], env=env, cwd=work, capture_output=True, text=True, timeout=300
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
-    assert result.stdout.count("OK ") == 3, result.stdout
+    assert result.stdout.count("OK ") == 4, result.stdout

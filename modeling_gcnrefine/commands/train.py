@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..configuration_gcnrefine import GCNRefineConfig
+from ..configuration_gcnrefine import REFINER_PRESETS, GCNRefineConfig
 from ..recipes.refiner import RefinerDataSettings, train_refiner
 from ..training.arguments import TrainingArguments
 from ..utils.checks import check_path, check_sequence
@@ -43,11 +43,21 @@ class TrainOptions:
             "help": "BlendMimic3D source: raw folder, exported folder or Hub id (none: env, else download)"
         },
     )
+    refiner_preset: str | None = field(
+        default=None,
+        metadata={
+            "help": "start from this named GCNRefineConfig preset (GCNRefineConfig.preset), --config's "
+            "overrides on top; long_range: the long-range, confidence-aware sequence-to-sequence refiner "
+            "(none: the defaults, the paper's architecture)",
+            "choices": tuple(REFINER_PRESETS),
+        },
+    )
     config: str | None = field(
         default=None,
         metadata={
             "help": "GCNRefineConfig overrides as a JSON file or inline JSON object, e.g. "
-            "'{\"predict_residual\": true}' (none: the paper's architecture)"
+            "'{\"predict_residual\": true}' or '{\"architecture\": \"long_range\", \"num_frames\": 121}' "
+            "(none: the paper's architecture, or --refiner-preset's)"
         },
     )
     data_settings: RefinerDataSettings = field(
@@ -85,10 +95,16 @@ class TrainOptions:
         return overrides
 
     def model_config(self) -> GCNRefineConfig:
-        """The refiner's configuration: the defaults with ``config``'s overrides (validated)."""
+        """The refiner's configuration: the defaults, or ``refiner_preset``'s, with ``config``'s
+        overrides (validated)."""
+        preset = self.refiner_preset
+        if preset is not None and preset not in REFINER_PRESETS:
+            raise ValueError(f"refiner_preset: expected one of {list(REFINER_PRESETS)} or None, got {preset!r}")
         overrides = self.config_overrides()
         try:
-            return GCNRefineConfig(**overrides)
+            if preset is None:
+                return GCNRefineConfig(**overrides)
+            return GCNRefineConfig.preset(preset, **overrides)
         except ValueError as error:
             raise ValueError(f"config: {error}") from None
 

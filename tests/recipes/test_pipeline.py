@@ -181,6 +181,30 @@ def test_refiner_trains_with_confidence_channel(backbone_dir, blendmimic3d_dir, 
     assert torch.isfinite(model(torch.zeros(1, 3, 17, 3), confidence=torch.ones(1, 3, 17)).refined).all()
 
 
+def test_long_range_refiner_trains_on_backbone_predictions(backbone_dir, blendmimic3d_dir, tmp_path):
+    out, _ = backbone_dir
+    data = RefinerDataSettings(presets=("occluded",), seeds=(0,), limit=8, val_motions_per_subject=1)
+    args = TrainingArguments(
+        output_dir=str(tmp_path / "refiner"), epochs=1, batch_size=16, samples_per_epoch=64, log_with=None,
+        metric_for_best="loss_mpjpe",
+    )
+    # A tiny long-range refiner (receptive field 9) on 15-frame windows, confidence optional.
+    config = GCNRefineConfig.long_range(
+        spatial_channels=[8, 8], temporal_channels=16, temporal_dilations=[1, 3], temporal_joint_channels=4,
+        num_frames=15, in_channels=4,
+    )  # fmt: skip
+    result = train_refiner(out, tmp_path / "refiner", config, blendmimic3d_dir, data, args)
+    assert np.isfinite(result.best_metric)
+    model = GCNRefineModel.from_pretrained(result.best_path)
+    assert model.config.architecture == "long_range" and model.config.confidence_dropout == 0.25
+    train_part, _ = load_refiner_sequences(out, blendmimic3d_dir, data)
+    poses, confidence = train_part.inputs[0], train_part.confidence[0]
+    for given in (None, confidence):
+        refined = model.refine(poses, confidence=given)
+        assert refined.shape == poses.shape and np.isfinite(refined).all()
+    assert json.loads((tmp_path / "refiner" / "data.json").read_text())["train_windows"] > 0
+
+
 def test_evaluate_writes_the_report(backbone_dir, blendmimic3d_dir, tmp_path):
     from modeling_gcnrefine.recipes.evaluate import evaluate_blendmimic3d
 

@@ -1,0 +1,430 @@
+"""The "long_range" architecture: presets, any-length sequence-to-sequence forward, causal mode,
+chunked refinement (`chunk_plan`), the optional confidence, save/load and config validation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from modeling_gcnrefine import GCNRefineConfig, GCNRefineModel
+from modeling_gcnrefine.configuration_gcnrefine import REFINER_PRESETS
+from modeling_gcnrefine.processing_gcnrefine import chunk_plan
+from modeling_gcnrefine.skeleton import H36M_PARENTS, flip_poses
+
+# A tiny long-range refiner (receptive field 1 + 2 * (1 + 3) = 9), fast on a CPU.
+TINY_LONG_RANGE = dict(
+    architecture="long_range",
+    spatial_channels=[8, 8],
+    temporal_channels=16,
+    temporal_dilations=[1, 3],
+    temporal_joint_channels=4,
+    num_frames=15,
+)
+# The default dilations (receptive field 81) at tiny widths: chunking is tested at full reach.
+TINY_RF81 = {**TINY_LONG_RANGE, "temporal_dilations": [1, 3, 9, 27]}
+
+
+def make_long_range(seed: int = 0, **overrides) -> GCNRefineModel:
+    """A tiny long-range refiner with non-trivial BatchNorm statistics, in eval mode."""
+    torch.manual_seed(seed)
+    model = GCNRefineModel(GCNRefineConfig(**{**TINY_LONG_RANGE, **overrides}))
+    model.train()
+    with torch.no_grad():
+        for _ in range(3):
+            poses = torch.randn(8, 40, 17, 3) * 0.3
+            confidence = torch.rand(poses.shape[:-1]) if model.config.in_channels == 4 else None
+            model(poses, confidence=confidence)
+    return model.eval()
+
+
+def walking_sequence(length: int, seed: int = 0) -> np.ndarray:
+    """A plausible (T, 17, 3) metre-scale sequence: a fixed skeleton drifting and swaying, 4 m deep."""
+    rng = np.random.default_rng(seed)
+    offsets = rng.normal(scale=0.15, size=(17, 3))
+    offsets[0] = 0
+    pose = np.zeros((17, 3))
+    for joint, parent in enumerate(H36M_PARENTS):
+        if parent >= 0:
+            pose[joint] = pose[parent] + offsets[joint]
+    t = np.arange(length)[:, None, None]
+    motion = 0.05 * np.sin(t / 10.0 + rng.uniform(0, 6, size=(1, 17, 3)))
+    root = np.stack([0.01 * np.arange(length), np.zeros(length), 4.0 + 0.002 * np.arange(length)], -1)
+    return (pose[None] + motion + root[:, None]).astype(np.float32)
+
+
+# ---------------------------------------------------------------- presets
+
+
+def test_paper_preset_is_the_default_network():
+    assert GCNRefineConfig.paper().to_dict() == GCNRefineConfig().to_dict()
+    assert GCNRefineConfig.preset("paper").architecture == "paper"
+    model = GCNRefineModel(GCNRefineConfig.paper())
+    assert sum(p.numel() for p in model.parameters()) == 5_041_257
+    assert model.window_linear is None and not hasattr(model, "temporal_blocks")
+
+
+def test_long_range_preset():
+    config = GCNRefineConfig.long_range()
+    assert config.architecture == "long_range" and config.in_channels == 4 and config.predict_residual
+    assert config.receptive_field == 81 and config.temporal_context == (40, 40)
+    assert config.resolved_chunk_overlap == 80 and not config.confidence_required
+    assert GCNRefineConfig.preset("long_range", causal=True).temporal_context == (80, 0)
+    assert GCNRefineConfig.long_range(num_frames=9).num_frames == 9  # overrides on top
+    assert set(REFINER_PRESETS) == {"paper", "long_range"}
+    with pytest.raises(ValueError, match=r"name: expected one of \['paper', 'long_range'\], got 'huge'"):
+        GCNRefineConfig.preset("huge")
+    model = GCNRefineModel(config)
+    assert model.window_linear is None and model.confidence_input is not None
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "quoted"),
+    [
+        ({"architecture": "x"}, "architecture", "'x'"),
+        ({"causal": True}, "causal", "got True"),  # with architecture="paper"
+        ({**TINY_LONG_RANGE, "chunk_length": 50, "chunk_overlap": 50}, "chunk_length", "got 50"),
+        ({**TINY_LONG_RANGE, "chunk_length": 8}, "chunk_length", "= 8, got 8"),  # None: receptive_field - 1 = 8
+        ({**TINY_LONG_RANGE, "window_linear": True}, "window_linear", "got True"),
+        ({**TINY_LONG_RANGE, "temporal_dilations": []}, "temporal_dilations", "got []"),
+        ({**TINY_LONG_RANGE, "spatial_channels": [8, 0]}, "spatial_channels", "got [8, 0]"),
+        ({**TINY_LONG_RANGE, "confidence_dropout": 1.0}, "confidence_dropout", "got 1.0"),
+        ({**TINY_LONG_RANGE, "chunk_overlap": -1}, "chunk_overlap", "got -1"),
+        ({**TINY_LONG_RANGE, "temporal_channels": 0}, "temporal_channels", "got 0"),
+    ],
+)
+def test_config_rejects_bad_long_range_values(overrides, field, quoted):
+    with pytest.raises(ValueError, match=rf"^{field}: expected") as error:
+        GCNRefineConfig(**overrides)
+    assert quoted in str(error.value)
+
+
+def test_window_linear_refusal_says_why():
+    with pytest.raises(ValueError, match="window_linear: expected False for architecture='long_range'") as error:
+        GCNRefineConfig(architecture="long_range", window_linear=True)
+    assert "got True" in str(error.value) and "architecture='paper'" in str(error.value)
+
+
+# ---------------------------------------------------------------- forward
+
+
+@pytest.mark.parametrize("frames", [1, 7, 200])
+def test_forward_refines_every_frame_of_any_length(frames):
+    model = make_long_range()
+    poses = torch.randn(2, frames, 17, 3) * 0.2 + torch.tensor([0.0, 0.0, 4.0])
+    with torch.no_grad():
+        refined = model(poses).refined
+    assert refined.shape == (2, frames, 17, 3) and torch.isfinite(refined).all()
+    assert torch.all(refined[:, :, 0] == 0)  # root-relative, root pinned
+
+
+def test_paper_forward_still_demands_its_window():
+    model = GCNRefineModel(GCNRefineConfig(num_frames=3, joint_channels=[8, 8, 16], part_channels=[16, 16],
+                                           fusion_channels=8, non_local_channels=8))  # fmt: skip
+    with pytest.raises(ValueError, match=r"poses_3d: expected windows of T = num_frames = 3") as error:
+        model(torch.zeros(1, 4, 17, 3))
+    assert "got (1, 4, 17, 3)" in str(error.value)
+    with pytest.raises(ValueError, match=r"poses_3d: expected at least one frame"):
+        make_long_range()(torch.zeros(1, 0, 17, 3))
+
+
+@pytest.mark.parametrize("frames", [1, 2, 15, 121])
+def test_losses_over_all_frames_of_any_length(frames):
+    model = make_long_range(in_channels=4, confidence_dropout=0.25).train()
+    poses = torch.randn(3, frames, 17, 3) * 0.2
+    labels = poses + 0.01 * torch.randn_like(poses)
+    out = model(poses, labels=labels, confidence=torch.rand(3, frames, 17))
+    for term in (out.loss, out.loss_mpjpe, out.loss_velocity, out.loss_symmetry):
+        assert term.ndim == 0 and torch.isfinite(term)
+    torch.testing.assert_close(out.loss, out.loss_mpjpe + out.loss_velocity + out.loss_symmetry)
+    if frames == 1:
+        assert out.loss_velocity == 0
+    out.loss.backward()
+    grads = [p.grad for p in model.parameters() if p.requires_grad]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+
+
+def test_causal_outputs_never_depend_on_later_frames():
+    causal = make_long_range(causal=True)
+    centred = make_long_range()
+    poses = torch.randn(2, 60, 17, 3) * 0.2
+    later = poses.clone()
+    t = 30
+    later[:, t + 1 :] += torch.randn_like(later[:, t + 1 :]) * 0.3
+    with torch.no_grad():
+        before, after = causal(poses).refined, causal(later).refined
+        assert torch.equal(before[:, : t + 1], after[:, : t + 1])  # exactly, not approximately
+        assert not torch.allclose(before[:, t + 1 :], after[:, t + 1 :])
+        # The centred model does look ahead: up to its future context (4 frames) before t + 1.
+        plain, moved = centred(poses).refined, centred(later).refined
+        assert torch.equal(plain[:, : t + 1 - 4], moved[:, : t + 1 - 4])
+        assert not torch.allclose(plain[:, t + 1 - 4 : t + 1], moved[:, t + 1 - 4 : t + 1])
+
+
+def test_predict_residual_starts_as_the_identity():
+    model = make_long_range(predict_residual=True)
+    with torch.no_grad():
+        model.output.weight.zero_()
+        model.output.bias.zero_()
+    poses = torch.randn(2, 20, 17, 3) * 0.2
+    torch.testing.assert_close(model(poses).refined, poses - poses[:, :, :1])
+    sequence = walking_sequence(50)
+    np.testing.assert_allclose(model.refine(sequence), sequence, atol=1e-6)
+
+
+# ---------------------------------------------------------------- chunk plan
+
+
+@pytest.mark.parametrize(
+    ("length", "chunk", "overlap", "context"),
+    [(500, 100, 80, (40, 40)), (500, 100, 20, (40, 40)), (37, 10, 6, (3, 3)), (50, 10, 9, (8, 0)),
+     (100, 100, 0, (5, 5)), (7, 100, 80, (40, 40)), (1, 5, 0, (0, 0)), (30, 10, 0, (2, 2)), (300, 100, 90, (40, 40))],
+)  # fmt: skip
+def test_chunk_plan_covers_every_frame_once_in_weight(length, chunk, overlap, context):
+    chunks, weights = chunk_plan(length, chunk, overlap, context)
+    size = min(chunk, length)
+    assert chunks.dtype == np.int64 and weights.shape == (len(chunks), size)
+    assert chunks[0, 0] == 0 and chunks[-1, 1] == length and (np.diff(chunks, axis=1) == size).all()
+    assert (np.diff(chunks[:, 0]) > 0).all()
+    total = np.zeros(length)
+    for (start, stop), w in zip(chunks, weights):
+        total[start:stop] += w
+    np.testing.assert_allclose(total, 1.0, atol=1e-12)
+    assert (weights >= 0).all()
+    past, future = context
+    if overlap >= past + future:  # every weighted frame saw its whole context (or the sequence's end)
+        for (start, stop), w in zip(chunks, weights):
+            used = np.flatnonzero(w > 0) + start
+            if start > 0:
+                assert used.min() >= start + past
+            if stop < length:
+                assert used.max() <= stop - 1 - future
+
+
+def test_chunk_plan_discards_context_and_cross_fades():
+    chunks, weights = chunk_plan(30, 20, 10, (3, 5))
+    assert chunks.tolist() == [[0, 20], [10, 30]]
+    first, second = weights
+    # Overlap [10, 20): the second chunk's first 3 frames and the first's last 5 are discarded.
+    assert (second[:3] == 0).all() and (first[15:] == 0).all()
+    fade = first[13:15]  # frames 13, 14: cross-faded, both chunks strictly in (0, 1), decreasing
+    assert ((0 < fade) & (fade < 1)).all() and fade[0] > fade[1]
+    assert (first[:10] == 1).all() and (second[10:] == 1).all()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (dict(length=0), "length: expected an integer >= 1, got 0"),
+        (dict(chunk_length=0), "chunk_length: expected an integer >= 1, got 0"),
+        (dict(overlap=10), "overlap: expected fewer frames than chunk_length = 10, got 10"),
+        (dict(overlap=-1), "overlap: expected an integer >= 0, got -1"),
+        (dict(context=(1,)), "context: expected (past, future), got (1,)"),
+        (dict(context=(1, -2)), "context[1]: expected an integer >= 0, got -2"),
+    ],
+)
+def test_chunk_plan_rejects_bad_arguments(kwargs, message):
+    arguments = {"length": 20, "chunk_length": 10, "overlap": 4, "context": (2, 2), **kwargs}
+    with pytest.raises(ValueError) as error:
+        chunk_plan(**arguments)
+    assert str(error.value) == message
+
+
+# ---------------------------------------------------------------- refine
+
+
+def _with(model: GCNRefineModel, **config) -> GCNRefineModel:
+    for key, value in config.items():
+        setattr(model.config, key, value)
+    return model
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_chunked_refine_equals_one_pass(causal):
+    model = make_long_range(**TINY_RF81, causal=causal)
+    sequence = walking_sequence(500)
+    one_pass = _with(model, chunk_length=1024).refine(sequence)
+    with torch.no_grad():  # one pass is one forward over the whole sequence
+        relative = torch.from_numpy(sequence - sequence[:, :1])[None]
+        direct = model(relative).refined[0].numpy() + sequence[:, :1]
+    np.testing.assert_allclose(one_pass, direct, atol=1e-5)
+    chunked = _with(model, chunk_length=100).refine(sequence, batch_size=250)  # 2 chunks per pass
+    assert model.config.resolved_chunk_overlap == 80
+    np.testing.assert_allclose(chunked, one_pass, atol=1e-5)
+    # A smaller overlap still runs and stays close (not equal: some frames lack part of their context).
+    small = _with(model, chunk_length=100, chunk_overlap=20).refine(sequence)
+    assert small.shape == sequence.shape and np.isfinite(small).all()
+    gap = np.linalg.norm(small - one_pass, axis=-1)
+    assert gap.max() > 1e-6 and gap.mean() < 0.01, (gap.max(), gap.mean())
+
+
+def test_chunked_refine_with_flip_test_batches_and_confidence():
+    model = make_long_range(**TINY_RF81, in_channels=4)
+    batch = np.stack([walking_sequence(300, seed=s) for s in range(3)])
+    confidence = np.random.default_rng(0).uniform(0.2, 1.0, batch.shape[:-1]).astype(np.float32)
+    one_pass = _with(model, chunk_length=1024).refine(batch, confidence=confidence, flip_test=True)
+    chunked = _with(model, chunk_length=120).refine(batch, confidence=confidence, flip_test=True, batch_size=1)
+    np.testing.assert_allclose(chunked, one_pass, atol=1e-5)
+    for i in range(3):
+        single = model.refine(batch[i], confidence=confidence[i], flip_test=True)
+        np.testing.assert_allclose(single, chunked[i], atol=1e-5)
+
+
+@pytest.mark.parametrize("length", [1, 2, 5, 9, 40])
+def test_refine_any_length_keeps_the_root_and_type(length):
+    model = make_long_range()
+    sequence = walking_sequence(length)
+    refined = model.refine(sequence)
+    assert refined.shape == sequence.shape and refined.dtype == sequence.dtype and np.isfinite(refined).all()
+    np.testing.assert_allclose(refined[:, 0], sequence[:, 0], atol=1e-6)  # the root trajectory is kept
+    assert not np.allclose(refined, sequence, atol=1e-3)
+    as_torch = model.refine(torch.from_numpy(sequence).double())
+    assert isinstance(as_torch, torch.Tensor) and as_torch.dtype == torch.float64
+    np.testing.assert_allclose(as_torch.numpy(), refined, atol=1e-5)
+    np.testing.assert_allclose(model.refine(sequence[:, None])[:, 0], refined, atol=1e-6)  # (T, 1, V, 3)
+
+
+def test_refine_fills_missing_keypoints_and_restores_training_mode():
+    model = make_long_range().train()
+    sequence = walking_sequence(200)
+    holes = sequence.copy()
+    holes[np.random.default_rng(1).random(holes.shape[:2]) < 0.2] = np.nan
+    holes[:, 5] = np.nan  # one joint never seen
+    with pytest.warns(UserWarning, match="placed by the skeleton"):
+        refined = model.refine(holes)
+    assert refined.shape == holes.shape and np.isfinite(refined).all()
+    assert model.training
+
+
+def test_refine_flip_test_is_flip_equivariant():
+    model = _with(make_long_range(), chunk_length=40)  # chunked as well
+    sequence = walking_sequence(100)
+    refined = model.refine(sequence, flip_test=True)
+    np.testing.assert_allclose(model.refine(flip_poses(sequence), flip_test=True), flip_poses(refined), atol=1e-5)
+
+
+def test_refine_progress_bar(capsys):
+    model = _with(make_long_range(), chunk_length=20)
+    model.refine(walking_sequence(100), progress=True, batch_size=20)
+    assert "refine" in capsys.readouterr().err
+    model.refine(walking_sequence(100), progress=False, batch_size=20)
+    assert "refine" not in capsys.readouterr().err
+
+
+def test_refine_memory_is_bounded_for_long_sequences():
+    model = _with(make_long_range(), chunk_length=4096)
+    sequence = walking_sequence(50_000)
+    refined = model.refine(sequence, batch_size=8192)
+    assert refined.shape == sequence.shape and np.isfinite(refined).all()
+    np.testing.assert_allclose(refined[:, 0], sequence[:, 0], atol=1e-5)
+
+
+# ---------------------------------------------------------------- confidence
+
+
+def test_confidence_is_optional():
+    model = make_long_range(in_channels=4)
+    with torch.no_grad():
+        model.confidence_input.missing.fill_(0.3)  # a learned stand-in unlike the given values
+    sequence = walking_sequence(60)
+    confidence = np.random.default_rng(0).uniform(0.5, 1.0, (60, 17)).astype(np.float32)
+    without = model.refine(sequence)
+    given = model.refine(sequence, confidence=confidence)
+    assert np.isfinite(without).all() and np.isfinite(given).all()
+    assert not np.allclose(without, given, atol=1e-5)
+    # NaN entries are withheld too: all-NaN is the same as None.
+    np.testing.assert_array_equal(model.refine(sequence, confidence=np.full((60, 17), np.nan, np.float32)), without)
+    poses = torch.randn(2, 30, 17, 3) * 0.2
+    with torch.no_grad():
+        a = model(poses).refined
+        b = model(poses, confidence=torch.rand(2, 30, 17)).refined
+    assert not torch.allclose(a, b)
+    # In training mode with confidence_dropout = 0 nothing is withheld.
+    features = model.confidence_input.train()(torch.ones(4, 3, 17), poses[:, :3].repeat(2, 1, 1, 1))
+    assert (features[..., 1] == 1).all()
+
+
+def test_confidence_dropout_withholds_whole_sequences_in_training_only():
+    model = make_long_range(in_channels=4, confidence_dropout=0.5)
+    layer = model.confidence_input
+    confidence = torch.rand(64, 10, 17) * 0.5
+    like = torch.zeros(64, 10, 17, 3)
+    torch.manual_seed(0)
+    features = layer.train()(confidence, like)  # (B, T, V, 2): value, given
+    given = features[..., 1]
+    per_sequence = given.flatten(1)
+    assert ((per_sequence == 0).all(dim=1) | (per_sequence == 1).all(dim=1)).all()  # whole sequences
+    withheld = (per_sequence == 0).all(dim=1)
+    assert 10 < withheld.sum() < 54
+    torch.testing.assert_close(features[withheld][..., 0], layer.missing.expand(int(withheld.sum()), 10, 17))
+    torch.testing.assert_close(features[~withheld][..., 0], confidence[~withheld])
+    assert (layer.eval()(confidence, like)[..., 1] == 1).all()  # eval: never withheld
+    # Through forward: train-mode outputs differ between seeds where the drawn sequences differ.
+    model.train()
+    poses = torch.randn(64, 10, 17, 3) * 0.2
+    torch.manual_seed(1)
+    first = model(poses, confidence=confidence).refined
+    torch.manual_seed(1)
+    again = model(poses, confidence=confidence).refined
+    torch.testing.assert_close(first, again)
+
+
+def test_bad_confidence_shape_is_refused():
+    model = make_long_range(in_channels=4)
+    with pytest.raises(ValueError, match=r"confidence: expected shape \(2, 30, 17\) or None, got \(2, 30\)"):
+        model(torch.zeros(2, 30, 17, 3), confidence=torch.ones(2, 30))
+    with pytest.raises(ValueError, match=r"confidence: expected shape \(30, 17\)"):
+        model.refine(walking_sequence(30), confidence=np.ones((29, 17), np.float32))
+
+
+# ---------------------------------------------------------------- save / load
+
+
+def test_save_load_round_trip(tmp_path):
+    model = make_long_range(in_channels=4, causal=True)
+    with torch.no_grad():
+        model.confidence_input.missing.fill_(0.7)
+    model.save_pretrained(tmp_path)
+    loaded = GCNRefineModel.from_pretrained(tmp_path)
+    assert loaded.config.architecture == "long_range" and loaded.config.causal
+    assert torch.equal(loaded.frame_graph.adjacency, model.frame_graph.adjacency)  # rebuilt from the config
+    assert loaded.frame_graph.adjacency.shape == (4, 17, 17)
+    state, loaded_state = model.state_dict(), loaded.state_dict()
+    assert state.keys() == loaded_state.keys() and all(torch.equal(state[k], loaded_state[k]) for k in state)
+    poses = torch.randn(2, 33, 17, 3) * 0.2
+    with torch.no_grad():
+        assert torch.equal(model(poses).refined, loaded(poses).refined)
+    sequence = walking_sequence(70)
+    np.testing.assert_array_equal(model.refine(sequence), loaded.refine(sequence))
+
+
+# ---------------------------------------------------------------- gcnrefine train --config
+
+
+def test_train_options_take_long_range_fields_and_the_preset():
+    from modeling_gcnrefine.commands.train import TrainOptions
+
+    config = TrainOptions(config='{"architecture": "long_range", "temporal_dilations": [1, 3], "causal": true}')
+    built = config.model_config()
+    assert built.architecture == "long_range" and built.temporal_dilations == [1, 3] and built.causal
+    preset = TrainOptions(refiner_preset="long_range", config='{"chunk_overlap": null, "num_frames": 81}')
+    built = preset.model_config()
+    assert built.in_channels == 4 and built.confidence_dropout == 0.25 and built.num_frames == 81
+    with pytest.raises(ValueError, match="config: window_linear: expected False"):
+        TrainOptions(refiner_preset="long_range", config='{"window_linear": true}')
+    with pytest.raises(ValueError, match=r"refiner_preset: expected one of \['paper', 'long_range'\]"):
+        TrainOptions(refiner_preset="huge")
+
+
+def test_gcnrefine_train_command_line_builds_a_long_range_config():
+    from modeling_gcnrefine.commands import build_parser
+    from modeling_gcnrefine.commands.config import dataclass_from_namespace
+    from modeling_gcnrefine.commands.train import TrainOptions
+
+    argv = ["train", "--refiner-preset", "long_range", "--config", '{"temporal_dilations": [1, 3, 9], "causal": true}']
+    options = dataclass_from_namespace(TrainOptions, build_parser().parse_args(argv))
+    config = options.model_config()
+    assert config.architecture == "long_range" and config.receptive_field == 27 and config.temporal_context == (26, 0)
+    argv = ["train", "--config", '{"architecture": "long_range", "chunk_length": 64, "chunk_overlap": 16}']
+    config = dataclass_from_namespace(TrainOptions, build_parser().parse_args(argv)).model_config()
+    assert config.architecture == "long_range" and config.in_channels == 3 and config.resolved_chunk_overlap == 16
