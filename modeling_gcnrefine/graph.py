@@ -13,9 +13,8 @@ Each graph is returned as a stack of ``K = 6`` matrices ``A[k, j, i]`` (source `
 
 A layer aggregates ``out[:, c, i] = sum_k sum_j y_k[:, c, j] * A[k, j, i]``.
 
-The long-range refiner convolves each frame on its own: `frame_joint_graph` is the one-frame
-``(4, V, V)`` graph with the four spatial classes only (0-3), normalised over the spatial
-neighbours; time is left to its dilated temporal convolutions.
+The long-range refiner convolves each frame on its own, over the one-frame graph's four spatial
+classes (0-3); time is left to its dilated temporal convolutions.
 """
 
 from __future__ import annotations
@@ -144,17 +143,3 @@ def part_graph(
     pairs = [(index[a], index[b]) for a, b in part_pairs]
     return build_partitioned_adjacency(len(part_names), links, pairs, center, num_frames, normalization)
 
-
-def frame_joint_graph(
-    parents: Sequence[int],
-    joints_left: Sequence[int],
-    joints_right: Sequence[int],
-    spine: int,
-    normalization: str = "reference",
-) -> np.ndarray:
-    """The per-frame joint graph ``(4, V, V)``: the spatial classes self, farther from / closer to the
-    spine and symmetric partner of `joint_graph` with ``num_frames=1`` (no temporal links, so each
-    receiver averages over its spatial neighbours only under ``"reference"`` normalisation)."""
-    adjacency = joint_graph(parents, joints_left, joints_right, spine, 1, normalization)
-    assert not adjacency[NUM_SPATIAL_CLASSES:].any(), "a one-frame graph has no temporal links"
-    return np.ascontiguousarray(adjacency[:NUM_SPATIAL_CLASSES])

@@ -32,7 +32,7 @@ from transformers import initialization as init
 from transformers.utils import ModelOutput
 
 from .configuration_gcnrefine import GCNRefineConfig
-from .graph import NUM_CLASSES, NUM_SPATIAL_CLASSES, frame_joint_graph, joint_graph, part_graph
+from .graph import NUM_CLASSES, NUM_SPATIAL_CLASSES, joint_graph, part_graph
 from .processing_gcnrefine import chunk_plan, flip_permutation, prepare_sequences, restore_output
 
 # The shipped checkpoint, used by `GCNRefineModel.from_pretrained()` with no argument.
@@ -262,27 +262,22 @@ def _graph_for(config: GCNRefineConfig, module: GraphAdjacency) -> np.ndarray:
     return build_joint_graph(config)
 
 
-def build_joint_graph(config: GCNRefineConfig) -> np.ndarray:
-    """The joint graph ``(6, V*T, V*T)`` the config describes."""
+def build_joint_graph(config: GCNRefineConfig, num_frames: int | None = None) -> np.ndarray:
+    """The joint graph ``(6, V*T, V*T)`` the config describes (T = `num_frames`, or the config's)."""
     return joint_graph(
         config.joint_parents,
         config.joints_left,
         config.joints_right,
         config.spine_joint,
-        config.num_frames,
+        config.num_frames if num_frames is None else num_frames,
         config.adjacency_normalization,
     )
 
 
 def build_frame_joint_graph(config: GCNRefineConfig) -> np.ndarray:
-    """The per-frame joint graph ``(4, V, V)`` (spatial classes only) of the long-range refiner."""
-    return frame_joint_graph(
-        config.joint_parents,
-        config.joints_left,
-        config.joints_right,
-        config.spine_joint,
-        config.adjacency_normalization,
-    )
+    """The per-frame joint graph ``(4, V, V)`` of the long-range refiner: the one-frame joint graph's
+    spatial classes (self, farther, closer, symmetric); a single frame has no temporal links."""
+    return np.ascontiguousarray(build_joint_graph(config, num_frames=1)[:NUM_SPATIAL_CLASSES])
 
 
 def part_names(config: GCNRefineConfig) -> list[str]:
@@ -651,18 +646,21 @@ class GCNRefineModel(GCNRefinePreTrainedModel):
             frames = (centre[:, None] + offsets[None, :]).clamp_(0, length - 1)  # (n, T_w), edge replication
             windows = relative[seq[:, None], frames]  # (n, T_w, V, 3)
             win_conf = None if conf_t is None else conf_t[seq[:, None], frames]
-            if flip_test:
-                mirrored = windows[:, :, flip_perm] * torch.tensor([-1.0, 1.0, 1.0], device=device)
-                both = torch.cat([windows, mirrored])
-                both_conf = None if win_conf is None else torch.cat([win_conf, win_conf[:, :, flip_perm]])
-                result = self(both, confidence=both_conf).refined[:, half]  # (2n, V, 3)
-                plain, flipped = result.chunk(2)
-                unflipped = flipped[:, flip_perm] * torch.tensor([-1.0, 1.0, 1.0], device=device)
-                out[start : start + len(flat)] = (plain + unflipped) / 2
-            else:
-                out[start : start + len(flat)] = self(windows, confidence=win_conf).refined[:, half]
+            out[start : start + len(flat)] = self._refined(windows, win_conf, flip_test, flip_perm)[:, half]
         refined = out.view(num_sequences, length, joints, 3).double().cpu().numpy()
         return refined + root
+
+    def _refined(
+        self, x: torch.Tensor, confidence: torch.Tensor | None, flip_test: bool, flip_perm: torch.Tensor
+    ) -> torch.Tensor:
+        """`forward`'s refined ``(n, T, V, 3)``; with `flip_test`, averaged with the un-mirrored output of
+        the mirrored input (one forward on both)."""
+        if not flip_test:
+            return self(x, confidence=confidence).refined
+        mirror = torch.tensor([-1.0, 1.0, 1.0], device=x.device)
+        both_conf = None if confidence is None else torch.cat([confidence, confidence[:, :, flip_perm]])
+        plain, flipped = self(torch.cat([x, x[:, :, flip_perm] * mirror]), confidence=both_conf).refined.chunk(2)
+        return (plain + flipped[:, :, flip_perm] * mirror) / 2
 
     def _refine_chunks(
         self, array: np.ndarray, conf: np.ndarray | None, flip_test: bool, batch_size: int, progress: bool | None
@@ -680,7 +678,6 @@ class GCNRefineModel(GCNRefinePreTrainedModel):
         starts = torch.from_numpy(chunks[:, 0]).to(device)
         steps = torch.arange(size, device=device)
         flip_perm = torch.tensor(flip_permutation(config), device=device)
-        mirror = torch.tensor([-1.0, 1.0, 1.0], device=device)
         # Accumulated on the CPU in float64, chunk by chunk: deterministic, whatever the device.
         out = np.zeros((num_sequences, length, joints, 3))
         total = num_sequences * len(chunks)
@@ -694,14 +691,7 @@ class GCNRefineModel(GCNRefinePreTrainedModel):
             frames = starts[torch.from_numpy(chunk).to(device)][:, None] + steps[None]  # (n, size)
             x = relative[seq_t[:, None], frames]  # (n, size, V, 3)
             c = None if conf_t is None else conf_t[seq_t[:, None], frames]
-            if flip_test:
-                both_conf = None if c is None else torch.cat([c, c[:, :, flip_perm]])
-                result = self(torch.cat([x, x[:, :, flip_perm] * mirror]), confidence=both_conf).refined
-                plain, flipped = result.chunk(2)
-                result = (plain + flipped[:, :, flip_perm] * mirror) / 2
-            else:
-                result = self(x, confidence=c).refined
-            result = result.double().cpu().numpy()
+            result = self._refined(x, c, flip_test, flip_perm).double().cpu().numpy()
             for k, (b, i) in enumerate(zip(seq, chunk)):
                 start, stop = chunks[i]
                 out[b, start:stop] += weights[i][:, None, None] * result[k]

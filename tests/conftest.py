@@ -17,6 +17,7 @@ os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -102,3 +103,19 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if _SHARED_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.shared)
+
+def walking_sequence(length: int, seed: int = 0) -> np.ndarray:
+    """A plausible (T, 17, 3) metre-scale sequence: a fixed skeleton drifting and swaying, 4 m deep."""
+    rng = np.random.default_rng(seed)
+    offsets = rng.normal(scale=0.15, size=(17, 3))
+    offsets[0] = 0
+    pose = np.zeros((17, 3))
+    from modeling_gcnrefine.skeleton import H36M_PARENTS
+
+    for joint, parent in enumerate(H36M_PARENTS):
+        if parent >= 0:
+            pose[joint] = pose[parent] + offsets[joint]
+    t = np.arange(length)[:, None, None]
+    motion = 0.05 * np.sin(t / 10.0 + rng.uniform(0, 6, size=(1, 17, 3)))
+    root = np.stack([0.01 * np.arange(length), np.zeros(length), 4.0 + 0.002 * np.arange(length)], -1)
+    return (pose[None] + motion + root[:, None]).astype(np.float32)

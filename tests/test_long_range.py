@@ -6,11 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import walking_sequence
 
 from modeling_gcnrefine import GCNRefineConfig, GCNRefineModel
 from modeling_gcnrefine.configuration_gcnrefine import REFINER_PRESETS
 from modeling_gcnrefine.processing_gcnrefine import chunk_plan
-from modeling_gcnrefine.skeleton import H36M_PARENTS, flip_poses
+from modeling_gcnrefine.skeleton import flip_poses
 
 # A tiny long-range refiner (receptive field 1 + 2 * (1 + 3) = 9), fast on a CPU.
 TINY_LONG_RANGE = dict(
@@ -38,19 +39,6 @@ def make_long_range(seed: int = 0, **overrides) -> GCNRefineModel:
     return model.eval()
 
 
-def walking_sequence(length: int, seed: int = 0) -> np.ndarray:
-    """A plausible (T, 17, 3) metre-scale sequence: a fixed skeleton drifting and swaying, 4 m deep."""
-    rng = np.random.default_rng(seed)
-    offsets = rng.normal(scale=0.15, size=(17, 3))
-    offsets[0] = 0
-    pose = np.zeros((17, 3))
-    for joint, parent in enumerate(H36M_PARENTS):
-        if parent >= 0:
-            pose[joint] = pose[parent] + offsets[joint]
-    t = np.arange(length)[:, None, None]
-    motion = 0.05 * np.sin(t / 10.0 + rng.uniform(0, 6, size=(1, 17, 3)))
-    root = np.stack([0.01 * np.arange(length), np.zeros(length), 4.0 + 0.002 * np.arange(length)], -1)
-    return (pose[None] + motion + root[:, None]).astype(np.float32)
 
 
 # ---------------------------------------------------------------- presets

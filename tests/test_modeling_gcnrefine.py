@@ -11,7 +11,7 @@ import textwrap
 import numpy as np
 import pytest
 import torch
-from conftest import TINY_REFINER
+from conftest import TINY_REFINER, walking_sequence
 from safetensors import safe_open
 from transformers import AutoConfig, AutoModel
 
@@ -50,19 +50,6 @@ def make_model(seed: int = 0, **overrides) -> GCNRefineModel:
     return model.eval()
 
 
-def walking_sequence(length: int, seed: int = 0) -> np.ndarray:
-    """A plausible (T, 17, 3) metre-scale sequence: a fixed skeleton drifting and swaying, 4 m deep."""
-    rng = np.random.default_rng(seed)
-    offsets = rng.normal(scale=0.15, size=(17, 3))
-    offsets[0] = 0
-    pose = np.zeros((17, 3))
-    for joint, parent in enumerate(H36M_PARENTS):
-        if parent >= 0:
-            pose[joint] = pose[parent] + offsets[joint]
-    t = np.arange(length)[:, None, None]
-    motion = 0.05 * np.sin(t / 10.0 + rng.uniform(0, 6, size=(1, 17, 3)))
-    root = np.stack([0.01 * np.arange(length), np.zeros(length), 4.0 + 0.002 * np.arange(length)], -1)
-    return (pose[None] + motion + root[:, None]).astype(np.float32)
 
 
 # ---------------------------------------------------------------- graph and size
