@@ -37,6 +37,15 @@ class TrainOptions:
             "metavar": "DIR",
         },
     )
+    val_backbone: tuple[str, ...] = field(
+        default=(),
+        metadata={
+            "help": "leave-one-lifter-out: validate on these backbone folders' held-out motions only (a "
+            "lifter not among --backbone), training on --backbone's training motions only (none: validate "
+            "on --backbone's held-out motions)",
+            "metavar": "DIR",
+        },
+    )
     data: str | None = field(
         default=None,
         metadata={
@@ -71,6 +80,9 @@ class TrainOptions:
         check_sequence("backbone", self.backbone, non_empty=True)
         for folder in self.backbone:
             check_path("backbone", folder)
+        check_sequence("val_backbone", self.val_backbone)
+        for folder in self.val_backbone:
+            check_path("val_backbone", folder)
         self.model_config()  # a bad override fails now, not after the data is loaded
 
     def config_overrides(self) -> dict[str, Any]:
@@ -133,6 +145,7 @@ def _run_cli(args: argparse.Namespace) -> int:
         options.data,
         options.data_settings,
         training,
+        options.val_backbone or None,
     )
     print(f"best: {result.best_path} ({result.best_metric}), final: {result.final_path}")
     return 0

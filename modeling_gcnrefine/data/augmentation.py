@@ -101,3 +101,126 @@ def random_flip_and_rotate(
             x = x @ r_t.reshape((size,) + (1,) * (x.ndim - 3) + (3, 3))
         out[key] = x
     return out
+
+
+def _uniform(size, generator: torch.Generator, low: float, high: float) -> torch.Tensor:
+    return low + (high - low) * torch.rand(size, generator=generator, device=generator.device, dtype=torch.float64)
+
+
+def scale_bones(
+    batch: Mapping[str, Any],
+    generator: torch.Generator,
+    keys: Sequence[str] = ("poses_3d", "labels"),
+    std: float = 0.05,
+    layout: SkeletonLayout = H36M,
+) -> dict[str, Any]:
+    """Random body proportions: every bone of a sample scaled by its own factor ``exp(N(0, std))``,
+    the same for its left/right partner and for every key and frame of the sample.
+
+    The poses are rebuilt down the kinematic tree (``layout.parents``, parents before children) from
+    the root, which stays put. Scaling input and target alike shows the refiner other people's
+    anatomy instead of the two training subjects' only. Arrays under ``keys``: ``(B, T, J, 3)``.
+    """
+    if not 0.0 <= std <= 1.0:
+        raise ValueError(f"std: expected a log-scale standard deviation in [0, 1], got {std!r}")
+    first = batch[keys[0]]
+    size, joints = first.shape[0], first.shape[-2]
+    if joints != layout.num_joints:
+        raise ValueError(f"batch[{keys[0]!r}]: expected {layout.num_joints} joints, got {joints}")
+    if any(p >= c for c, p in enumerate(layout.parents) if p >= 0):
+        raise ValueError("layout: expected every parent to come before its children")
+    noise = torch.randn((size, joints), generator=generator, device=generator.device, dtype=torch.float64)
+    perm = torch.tensor(layout.flip_permutation, device=noise.device)
+    factors = torch.exp(std * (noise + noise[:, perm]) / 2**0.5)  # (B, J): factor of the bone ending at j
+    out = dict(batch)
+    for key in keys:
+        x = batch[key]
+        f = factors.to(device=x.device, dtype=x.dtype).reshape((size,) + (1,) * (x.ndim - 3) + (joints, 1))
+        joints_out = [x[..., 0, :]]
+        for child, parent in enumerate(layout.parents):
+            if parent < 0:
+                continue
+            bone = x[..., child, :] - x[..., parent, :]
+            joints_out.append(joints_out[parent] + f[..., child, :] * bone)
+        out[key] = torch.stack(joints_out, dim=-2)
+    return out
+
+
+def change_speed(
+    batch: Mapping[str, Any],
+    generator: torch.Generator,
+    keys: Sequence[str] = ("poses_3d", "labels"),
+    speed_range: tuple[float, float] = (0.8, 1.25),
+) -> dict[str, Any]:
+    """Random playback speed per sample: each window is resampled about its centre frame at a speed
+    drawn log-uniformly from ``speed_range`` (linear interpolation; beyond the window's ends the end
+    frames are held, as at a sequence's ends). Every key of a sample gets the same resampling, so the
+    target follows the input. Arrays under ``keys``: ``(B, T, ...)``.
+    """
+    low, high = speed_range
+    if not 0.0 < low <= high:
+        raise ValueError(f"speed_range: expected 0 < low <= high, got {speed_range!r}")
+    first = batch[keys[0]]
+    size, frames = first.shape[0], first.shape[1]
+    speed = torch.exp(_uniform(size, generator, math.log(low), math.log(high)))  # (B,)
+    centre = (frames - 1) / 2
+    offsets = torch.arange(frames, dtype=torch.float64, device=speed.device) - centre
+    source = (centre + offsets[None, :] * speed[:, None]).clamp(0, frames - 1)  # (B, T) fractional frames
+    lower = source.floor().long().clamp(max=frames - 1)
+    upper = (lower + 1).clamp(max=frames - 1)
+    weight = source - lower
+    out = dict(batch)
+    for key in keys:
+        x = batch[key]
+        shape = (size, frames) + (1,) * (x.ndim - 2)
+        lo = torch.take_along_dim(x, lower.to(x.device).reshape(shape), dim=1)
+        hi = torch.take_along_dim(x, upper.to(x.device).reshape(shape), dim=1)
+        w = weight.to(device=x.device, dtype=x.dtype).reshape(shape)
+        out[key] = lo + w * (hi - lo)
+    return out
+
+
+def drop_joints(
+    batch: Mapping[str, Any],
+    generator: torch.Generator,
+    probability: float = 0.5,
+    max_joints: int = 4,
+    span_range: tuple[int, int] = (5, 60),
+    offset_std: float = 0.03,
+    layout: SkeletonLayout = H36M,
+) -> dict[str, Any]:
+    """Simulated lost joints in the input only: with ``probability`` per sample, up to ``max_joints``
+    non-root joints are frozen over one span of frames (length drawn from ``span_range``) at their
+    value at the span's start plus a constant offset ``N(0, offset_std)`` metres, as a lifter's
+    output drifts or sticks when a joint is hidden; their ``confidence`` (if the batch has one) is 0
+    there. ``labels`` are untouched, so the refiner learns to fill the gap from context.
+    Keys: ``poses_3d`` ``(B, T, J, 3)``, optional ``confidence`` ``(B, T, J)``.
+    """
+    if not 0.0 <= probability <= 1.0:
+        raise ValueError(f"probability: expected a value in [0, 1], got {probability!r}")
+    if not 1 <= max_joints < layout.num_joints:
+        raise ValueError(f"max_joints: expected a value in [1, {layout.num_joints - 1}], got {max_joints!r}")
+    if not 1 <= span_range[0] <= span_range[1]:
+        raise ValueError(f"span_range: expected 1 <= low <= high frames, got {span_range!r}")
+    poses = batch["poses_3d"]
+    size, frames, joints = poses.shape[:3]
+    device = generator.device
+    chosen = torch.rand(size, generator=generator, device=device) < probability  # (B,)
+    count = torch.randint(1, max_joints + 1, (size,), generator=generator, device=device)
+    order = torch.argsort(torch.rand((size, joints - 1), generator=generator, device=device), dim=1) + 1
+    rank = torch.empty_like(order).scatter_(1, order - 1, torch.arange(joints - 1, device=device).expand(size, -1))
+    joint_mask = torch.zeros((size, joints), dtype=torch.bool, device=device)
+    joint_mask[:, 1:] = (rank < count[:, None]) & chosen[:, None]  # (B, J): the root is never dropped
+    span = torch.randint(span_range[0], span_range[1] + 1, (size,), generator=generator, device=device).clamp(max=frames)
+    start = (torch.rand(size, generator=generator, device=device) * (frames - span + 1)).long()
+    t = torch.arange(frames, device=device)
+    frame_mask = (t[None, :] >= start[:, None]) & (t[None, :] < (start + span)[:, None])  # (B, T)
+    mask = (frame_mask[:, :, None] & joint_mask[:, None, :]).to(poses.device)  # (B, T, J)
+    offset = offset_std * torch.randn((size, 1, joints, 3), generator=generator, device=device, dtype=torch.float64)
+    held = torch.take_along_dim(poses, start.to(poses.device).reshape(size, 1, 1, 1), dim=1)  # (B, 1, J, 3)
+    held = held + offset.to(device=poses.device, dtype=poses.dtype)
+    out = dict(batch)
+    out["poses_3d"] = torch.where(mask[..., None], held, poses)
+    if "confidence" in batch:
+        out["confidence"] = batch["confidence"].masked_fill(mask, 0.0)
+    return out

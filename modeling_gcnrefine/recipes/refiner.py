@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from ..configuration_gcnrefine import GCNRefineConfig
-from ..data.augmentation import random_flip_and_rotate
+from ..data.augmentation import change_speed, drop_joints, random_flip_and_rotate, scale_bones
 from ..data.blendmimic3d import load_blendmimic3d
 from ..data.predictions import load_predictions
 from ..data.real_detections import REAL
@@ -92,6 +92,28 @@ class RefinerDataSettings:
         ),
     )
 
+    bone_scale_std: float = field(
+        default=0.0,  # not in the paper: other body proportions than the two training subjects'
+        metadata=_help(
+            "scale each bone of a training window (input and target alike, left/right partners together) by "
+            "exp(N(0, this)); 0: off"
+        ),
+    )
+    speed_range: tuple[float, float] = field(
+        default=(1.0, 1.0),  # not in the paper: other motion speeds than the recorded ones
+        metadata=_help(
+            "resample each training window (input and target alike) about its centre at a speed drawn "
+            "log-uniformly from LOW HIGH; 1 1: off",
+        ),
+    )
+    joint_dropout: float = field(
+        default=0.0,  # not in the paper: masked-joint training, as MotionBERT's
+        metadata=_help(
+            "share of training windows in which 1-4 input joints are frozen over a span of 5-60 frames "
+            "(confidence 0 there, target untouched), as a lifter's output sticks on a hidden joint; 0: off"
+        ),
+    )
+
     def __post_init__(self) -> None:
         check_sequence("presets", self.presets, non_empty=True, choices=detection_presets())
         check_sequence("seeds", self.seeds, non_empty=True, minimum=0)
@@ -109,6 +131,14 @@ class RefinerDataSettings:
         check_int("split_seed", self.split_seed, 0)
         if not isinstance(self.rotate, bool):
             raise ValueError(f"rotate: expected a bool, got {self.rotate!r}")
+        if not isinstance(self.bone_scale_std, int | float) or not 0.0 <= self.bone_scale_std <= 0.5:
+            raise ValueError(f"bone_scale_std: expected a number in [0, 0.5], got {self.bone_scale_std!r}")
+        low_high = tuple(self.speed_range)
+        if len(low_high) != 2 or not all(isinstance(v, int | float) for v in low_high) or not 0.25 <= low_high[0] <= low_high[1] <= 4.0:
+            raise ValueError(f"speed_range: expected (low, high) with 0.25 <= low <= high <= 4, got {self.speed_range!r}")
+        self.speed_range = (float(low_high[0]), float(low_high[1]))
+        if not isinstance(self.joint_dropout, int | float) or not 0.0 <= self.joint_dropout <= 1.0:
+            raise ValueError(f"joint_dropout: expected a probability in [0, 1], got {self.joint_dropout!r}")
 
 
 def validation_motions(sequences: Sequence[CameraSequence], per_subject: int, seed: int = 0) -> set[tuple[str, str]]:
@@ -133,13 +163,26 @@ def backbone_dirs(backbone_dir: str | Path | Sequence[str | Path]) -> list[Path]
 
 
 def load_refiner_sequences(
-    backbone_dir: str | Path | Sequence[str | Path], dataset_source: Any, settings: RefinerDataSettings
+    backbone_dir: str | Path | Sequence[str | Path],
+    dataset_source: Any,
+    settings: RefinerDataSettings,
+    val_backbone_dir: str | Path | Sequence[str | Path] | None = None,
 ) -> tuple[RefinerSequences, RefinerSequences]:
     """(train, validation) sequences from the backbone folders' train prediction files.
 
     Several folders (lifters) add each one's predictions of the same sequences; the held-out motions are
-    the same for all. Keys of a second or later folder carry its name before the preset.
+    the same for all. Keys of a second or later folder carry its name before the preset. With
+    ``val_backbone_dir`` (leave-one-lifter-out), training takes the training motions of
+    ``backbone_dir`` only and validation the held-out motions of ``val_backbone_dir`` only, so the
+    validation figure is that of a lifter the refiner never saw, on motions it never saw.
     """
+    train_dirs = backbone_dirs(backbone_dir)
+    val_dirs = None if val_backbone_dir is None else backbone_dirs(val_backbone_dir)
+    if val_dirs is not None and set(val_dirs) & set(train_dirs):
+        raise ValueError(
+            f"val_backbone_dir: expected folders not among backbone_dir {[str(d) for d in train_dirs]}, "
+            f"got {[str(d) for d in val_dirs]}"
+        )
 
     dataset = load_blendmimic3d(dataset_source)
     sequences = camera_sequences(dataset["train"], settings.limit)  # SS1 + SS2 only
@@ -161,9 +204,14 @@ def load_refiner_sequences(
         filmings = [f for f in action_filmings(dataset["train"], settings.limit) if f.subject in subjects]
     train, val = RefinerSequences(), RefinerSequences()
     views_by_settings: list = []  # (settings, views): folders filmed with the same settings share them
-    for index, folder in enumerate(backbone_dirs(backbone_dir)):
+    unused = RefinerSequences()  # the parts leave-one-lifter-out does not use
+    for index, folder in enumerate(train_dirs):
         tag = "" if index == 0 else f"{folder.name}:"
-        _add_backbone(folder, tag, sequences, filmings, views_by_settings, held_out, settings, train, val)
+        val_part = val if val_dirs is None else unused
+        _add_backbone(folder, tag, sequences, filmings, views_by_settings, held_out, settings, train, val_part)
+    for folder in val_dirs or ():
+        _add_backbone(folder, f"{folder.name}:", sequences, filmings, views_by_settings, held_out, settings, unused, val)
+        unused = RefinerSequences()
     return train, val
 
 
@@ -205,14 +253,18 @@ def train_refiner(
     dataset_source: Any = None,
     data_settings: RefinerDataSettings | None = None,
     training_args=None,
+    val_backbone_dir: str | Path | Sequence[str | Path] | None = None,
 ):
     """Train a :class:`GCNRefineModel` on backbone predictions (one folder, or several: several lifters);
-    returns the training result."""
+    returns the training result. ``val_backbone_dir``: validate on these lifters' held-out motions
+    instead (leave-one-lifter-out; see :func:`load_refiner_sequences`)."""
 
     config = config or GCNRefineConfig()
     data_settings = data_settings or RefinerDataSettings()
     training_args = training_args or TrainingArguments(output_dir=str(output_dir), metric_for_best="loss_mpjpe")
-    train_sequences, val_sequences = load_refiner_sequences(backbone_dir, dataset_source, data_settings)
+    train_sequences, val_sequences = load_refiner_sequences(
+        backbone_dir, dataset_source, data_settings, val_backbone_dir
+    )
     with_confidence = config.in_channels == 4
     train_data = RefinerWindows(train_sequences, config.num_frames, data_settings.stride, with_confidence)
     val_data = RefinerWindows(val_sequences, config.num_frames, max(data_settings.stride, 4), with_confidence)
@@ -223,16 +275,26 @@ def train_refiner(
     def augment(batch, generator):
         rotate = data_settings.rotate
         if not with_confidence:
-            return random_flip_and_rotate(batch, generator, keys=("poses_3d", "labels"), rotate=rotate)
-        # Mirroring swaps left/right joints, so confidence rides along as a 3-vector whose norm
-        # survives the rotation and the x negation.
-        carried = {**batch, "confidence": batch["confidence"][..., None].expand(-1, -1, -1, 3) / 3**0.5}
-        out = random_flip_and_rotate(carried, generator, keys=("poses_3d", "labels", "confidence"), rotate=rotate)
-        return {**out, "confidence": torch.linalg.vector_norm(out["confidence"], dim=-1)}
+            out = random_flip_and_rotate(batch, generator, keys=("poses_3d", "labels"), rotate=rotate)
+        else:
+            # Mirroring swaps left/right joints, so confidence rides along as a 3-vector whose norm
+            # survives the rotation and the x negation.
+            carried = {**batch, "confidence": batch["confidence"][..., None].expand(-1, -1, -1, 3) / 3**0.5}
+            out = random_flip_and_rotate(carried, generator, keys=("poses_3d", "labels", "confidence"), rotate=rotate)
+            out = {**out, "confidence": torch.linalg.vector_norm(out["confidence"], dim=-1)}
+        if data_settings.bone_scale_std > 0:
+            out = scale_bones(out, generator, std=data_settings.bone_scale_std)
+        if data_settings.speed_range != (1.0, 1.0):
+            keys = ("poses_3d", "labels", "confidence") if with_confidence else ("poses_3d", "labels")
+            out = change_speed(out, generator, keys=keys, speed_range=data_settings.speed_range)
+        if data_settings.joint_dropout > 0:
+            out = drop_joints(out, generator, probability=data_settings.joint_dropout)
+        return out
 
     result = train(model, train_data, val_data, args=training_args, batch_transform=augment)
     meta = {
         "backbone_dirs": [str(d) for d in backbone_dirs(backbone_dir)],
+        "val_backbone_dirs": None if val_backbone_dir is None else [str(d) for d in backbone_dirs(val_backbone_dir)],
         "train_sequences": len(train_sequences.keys),
         "val_sequences": len(val_sequences.keys),
         "val_motions": sorted({(k[0], k[1].removesuffix("_multi")) for k in val_sequences.keys}),

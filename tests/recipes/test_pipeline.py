@@ -356,3 +356,52 @@ def test_refiner_data_from_several_lifters(backbone_dir, blendmimic3d_dir, tmp_p
         backbone_dirs([out, out])
     with pytest.raises(ValueError, match=r"backbone_dir: expected .*train_occluded_seed0\.npz"):
         load_refiner_sequences([out, tmp_path / "empty"], blendmimic3d_dir, data)
+
+
+def test_leave_one_lifter_out_validates_on_the_held_out_lifter_only(backbone_dir, blendmimic3d_dir, tmp_path):
+    """val_backbone_dir: train on the other lifters' training motions, validate on the held-out
+    lifter's held-out motions; the motions split as without it, and a folder cannot be both."""
+    import shutil
+
+    out, _ = backbone_dir
+    held = tmp_path / "held_lifter"
+    shutil.copytree(out / "predictions", held / "predictions")
+    data = RefinerDataSettings(presets=("occluded",), seeds=(0,), limit=8, val_motions_per_subject=1)
+    in_train, in_val = load_refiner_sequences(out, blendmimic3d_dir, data)
+    train_part, val_part = load_refiner_sequences(out, blendmimic3d_dir, data, val_backbone_dir=held)
+    assert train_part.keys == in_train.keys
+    assert {k[3] for k in val_part.keys} == {"held_lifter:occluded"}
+    assert [k[:3] for k in val_part.keys] == [k[:3] for k in in_val.keys]
+    with pytest.raises(ValueError, match=r"val_backbone_dir: expected folders not among backbone_dir"):
+        load_refiner_sequences([out, held], blendmimic3d_dir, data, val_backbone_dir=held)
+
+
+@pytest.mark.parametrize(
+    "field_name, value, message",
+    [
+        ("bone_scale_std", -0.1, r"bone_scale_std: expected a number in \[0, 0.5\], got -0.1"),
+        ("speed_range", (1.5, 1.0), r"speed_range: expected \(low, high\).*got \(1.5, 1.0\)"),
+        ("joint_dropout", 2.0, r"joint_dropout: expected a probability in \[0, 1\], got 2.0"),
+    ],
+)
+def test_refiner_augmentation_settings_are_validated(field_name, value, message):
+    with pytest.raises(ValueError, match=message):
+        RefinerDataSettings(**{field_name: value})
+
+
+def test_refiner_trains_with_every_augmentation(backbone_dir, blendmimic3d_dir, tmp_path):
+    out, _ = backbone_dir
+    data = RefinerDataSettings(
+        presets=("occluded",), seeds=(0,), limit=8, val_motions_per_subject=1,
+        bone_scale_std=0.05, speed_range=(0.8, 1.25), joint_dropout=0.5,
+    )
+    config = GCNRefineConfig.long_range(
+        spatial_channels=[8, 8], temporal_channels=16, temporal_dilations=[1, 3], temporal_joint_channels=4,
+        num_frames=15, in_channels=4,
+    )  # fmt: skip
+    args = TrainingArguments(
+        output_dir=str(tmp_path / "r"), epochs=1, batch_size=8, samples_per_epoch=16, log_with=None,
+        metric_for_best="loss_mpjpe",
+    )
+    result = train_refiner(out, tmp_path / "r", config, blendmimic3d_dir, data, args)
+    assert np.isfinite(result.best_metric)
