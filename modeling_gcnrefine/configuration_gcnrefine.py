@@ -89,7 +89,9 @@ class GCNRefineConfig(PreTrainedConfig):
             predictions (`evaluation.ridge`, strength chosen on the validation motions) and freezes it,
             so the graph network learns what a linear map cannot. Not in the paper: a lifter meeting a
             new dataset makes largely systematic errors, which a linear map removes in closed form.
-            "paper" only (it needs the fixed window T = num_frames); refused for "long_range".
+            "long_range": the same kind of map slid over the sequence instead, each output frame reading
+            its own `window_linear_frames` neighbourhood (edges repeated, as the ridge fit does), so it
+            stays sequence to sequence; not with `causal`.
         initializer_range (`float`, defaults to 0.02): unused by the default Kaiming-style init of
             convolutions; kept for transformers tooling.
         ("paper" only: joint_channels, part_channels, fusion_channels, non_local_channels, fusion_dropout,
@@ -107,6 +109,8 @@ class GCNRefineConfig(PreTrainedConfig):
         temporal_joint_channels (`int`, defaults to 32): per-joint width the temporal feature is projected
             to and copied back to each joint, where it is concatenated with the joint's spatial feature
             and passed through one more per-frame graph unit before the output projection.
+        window_linear_frames (`int`, defaults to 9): with `window_linear`, the odd number of frames the
+            sliding linear map reads per output frame (not in the paper).
         causal (`bool`, defaults to False): pad the temporal convolutions on the left only, so no output
             frame depends on a later input frame (online use; the receptive field then lies wholly in
             the past). Not available for "paper" (its window is centred).
@@ -175,6 +179,7 @@ class GCNRefineConfig(PreTrainedConfig):
     temporal_channels: int = 256
     temporal_dilations: list[int] = field(default_factory=lambda: [1, 3, 9, 27])
     temporal_joint_channels: int = 32
+    window_linear_frames: int = 9  # not in the paper
     causal: bool = False
     confidence_dropout: float = 0.0
     chunk_length: int = 1024
@@ -226,7 +231,10 @@ class GCNRefineConfig(PreTrainedConfig):
         if self.architecture == "paper":
             return self.num_frames // 2, self.num_frames - 1 - self.num_frames // 2
         span = (self.temporal_kernel_size - 1) * sum(self.temporal_dilations)
-        return (span, 0) if self.causal else (span // 2, span // 2)
+        if self.causal:
+            return span, 0
+        half = max(span // 2, self.window_linear_frames // 2 if self.window_linear else 0)
+        return half, half
 
     @property
     def receptive_field(self) -> int:
@@ -313,10 +321,13 @@ class GCNRefineConfig(PreTrainedConfig):
         for name in ("temporal_channels", "temporal_joint_channels", "chunk_length"):
             if not _is_positive_int(getattr(self, name)):
                 raise ValueError(f"{name}: expected a positive integer, got {getattr(self, name)!r}")
-        if self.architecture == "long_range" and self.window_linear:
+        frames = self.window_linear_frames
+        if isinstance(frames, bool) or not isinstance(frames, int) or frames < 1 or frames % 2 == 0:
+            raise ValueError(f"window_linear_frames: expected an odd positive integer, got {frames!r}")
+        if self.architecture == "long_range" and self.window_linear and self.causal:
             raise ValueError(
-                "window_linear: expected False for architecture='long_range' (a linear map of the whole window "
-                f"needs the fixed T = num_frames of architecture='paper'), got {self.window_linear!r}"
+                "window_linear: expected False with causal=True (the sliding linear map is centred), "
+                f"got {self.window_linear!r}"
             )
         if not isinstance(self.causal, bool):
             raise ValueError(f"causal: expected True or False, got {self.causal!r}")

@@ -232,7 +232,7 @@ class GCNRefinePreTrainedModel(PreTrainedModel):
         if isinstance(module, GraphAdjacency):
             # Non-persistent constants: rebuilt from the config (from_pretrained leaves them uninitialised).
             init.copy_(module.adjacency, torch.from_numpy(_graph_for(self.config, module)))
-        elif isinstance(module, nn.Linear) and getattr(module, "_zero_init", False):
+        elif isinstance(module, (nn.Linear, nn.Conv1d)) and getattr(module, "_zero_init", False):
             init.zeros_(module.weight)  # the window map: the identity (no change) until it is fitted
             init.zeros_(module.bias)
         elif isinstance(module, ConfidenceInput):
@@ -389,7 +389,11 @@ class GCNRefineModel(GCNRefinePreTrainedModel):
         )
         self.output_dropout = nn.Dropout(config.output_dropout)
         self.output = nn.Linear(spatial, 3)
-        self.window_linear = None  # a whole-window map needs a fixed T: "paper" only (refused by the config)
+        self.window_linear = None
+        if config.window_linear:
+            # The ridge map slid over time: (B, V*3, T) -> (B, V*3, T), each frame from its k-neighbourhood.
+            self.window_linear = nn.Conv1d(num_joints * 3, num_joints * 3, config.window_linear_frames)
+            self.window_linear._zero_init = True
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike | None = None, *args, **kwargs):
@@ -502,7 +506,13 @@ class GCNRefineModel(GCNRefinePreTrainedModel):
         batch, frames, joints, _ = poses.shape
         if config.predict_residual:
             refined = refined + poses
-        if self.window_linear is not None:
+        if self.window_linear is not None and config.architecture == "long_range":
+            half = config.window_linear_frames // 2
+            flat = poses.reshape(batch, frames, joints * 3).transpose(1, 2)  # (B, V*3, T)
+            flat = F.pad(flat, (half, half), mode="replicate")  # edges repeated, as the ridge fit
+            linear = self.window_linear(flat).transpose(1, 2)  # (B, T, V*3)
+            refined = refined + linear.reshape(batch, frames, joints, 3)
+        elif self.window_linear is not None:
             refined = refined + self.window_linear(poses.reshape(batch, -1)).view(batch, frames, joints, 3)
         # The target root is exactly 0: pin it, so the root trajectory is kept exactly.
         root_mask = torch.ones(joints, 1, device=refined.device, dtype=refined.dtype)

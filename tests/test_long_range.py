@@ -73,7 +73,8 @@ def test_long_range_preset():
         ({"causal": True}, "causal", "got True"),  # with architecture="paper"
         ({**TINY_LONG_RANGE, "chunk_length": 50, "chunk_overlap": 50}, "chunk_length", "got 50"),
         ({**TINY_LONG_RANGE, "chunk_length": 8}, "chunk_length", "= 8, got 8"),  # None: receptive_field - 1 = 8
-        ({**TINY_LONG_RANGE, "window_linear": True}, "window_linear", "got True"),
+        ({**TINY_LONG_RANGE, "window_linear": True, "causal": True}, "window_linear", "got True"),
+        ({**TINY_LONG_RANGE, "window_linear_frames": 4}, "window_linear_frames", "got 4"),
         ({**TINY_LONG_RANGE, "temporal_dilations": []}, "temporal_dilations", "got []"),
         ({**TINY_LONG_RANGE, "spatial_channels": [8, 0]}, "spatial_channels", "got [8, 0]"),
         ({**TINY_LONG_RANGE, "confidence_dropout": 1.0}, "confidence_dropout", "got 1.0"),
@@ -88,9 +89,36 @@ def test_config_rejects_bad_long_range_values(overrides, field, quoted):
 
 
 def test_window_linear_refusal_says_why():
-    with pytest.raises(ValueError, match="window_linear: expected False for architecture='long_range'") as error:
-        GCNRefineConfig(architecture="long_range", window_linear=True)
-    assert "got True" in str(error.value) and "architecture='paper'" in str(error.value)
+    with pytest.raises(ValueError, match=r"window_linear: expected False with causal=True") as error:
+        GCNRefineConfig(architecture="long_range", window_linear=True, causal=True)
+    assert "got True" in str(error.value) and "centred" in str(error.value)
+
+
+def test_long_range_window_linear_is_a_sliding_ridge_map():
+    """The long-range window map: zero until set; set, each frame gets the ridge correction of its own
+    neighbourhood (edges repeated) on top of the network, and chunked refinement still equals one pass."""
+    from modeling_gcnrefine.evaluation.ridge import RidgeRefiner
+
+    config = GCNRefineConfig(**TINY_LONG_RANGE, window_linear=True, window_linear_frames=5, predict_residual=True)
+    model = GCNRefineModel(config).eval()
+    plain = GCNRefineModel(GCNRefineConfig(**TINY_LONG_RANGE, predict_residual=True)).eval()
+    plain.load_state_dict(model.state_dict(), strict=False)
+    assert model.window_linear.weight.shape == (51, 51, 5) and not model.window_linear.weight.any()
+    poses = torch.randn(2, 40, 17, 3, generator=torch.Generator().manual_seed(0)) * 0.2
+    with torch.no_grad():
+        torch.testing.assert_close(model(poses).refined, plain(poses).refined)
+        weights = torch.randn(5 * 51 + 1, 51, generator=torch.Generator().manual_seed(1), dtype=torch.float64) * 1e-2
+        model.window_linear.weight.copy_(weights[:-1].reshape(5, 51, 51).permute(2, 1, 0))
+        model.window_linear.bias.copy_(weights[-1])
+        ridge = RidgeRefiner(weights.numpy(), 5, 1.0, {})
+        expected = torch.stack([torch.from_numpy(ridge.refine(p.numpy().astype(np.float64))) for p in poses])
+        extra = model(poses).refined - plain(poses).refined  # the map's share: ridge minus its residual input
+        root = poses - poses[:, :, :1]
+        torch.testing.assert_close(extra[..., 1:, :], (expected - root.double()).float()[..., 1:, :], atol=1e-5, rtol=1e-4)
+    long = np.random.default_rng(2).normal(scale=0.2, size=(300, 17, 3)).astype(np.float32)
+    chunked = GCNRefineModel(GCNRefineConfig(**{**config.to_diff_dict(), "chunk_length": 64}))
+    chunked.load_state_dict(model.state_dict())
+    np.testing.assert_allclose(chunked.eval().refine(long), model.refine(long), atol=1e-5)
 
 
 # ---------------------------------------------------------------- forward
@@ -398,8 +426,8 @@ def test_train_options_take_long_range_fields_and_the_preset():
     preset = TrainOptions(refiner_preset="long_range", config='{"chunk_overlap": null, "num_frames": 81}')
     built = preset.model_config()
     assert built.in_channels == 4 and built.confidence_dropout == 0.25 and built.num_frames == 81
-    with pytest.raises(ValueError, match="config: window_linear: expected False"):
-        TrainOptions(refiner_preset="long_range", config='{"window_linear": true}')
+    with pytest.raises(ValueError, match="config: window_linear: expected False with causal=True"):
+        TrainOptions(refiner_preset="long_range", config='{"window_linear": true, "causal": true}')
     with pytest.raises(ValueError, match=r"refiner_preset: expected one of \['paper', 'long_range'\]"):
         TrainOptions(refiner_preset="huge")
 

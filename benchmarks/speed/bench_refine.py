@@ -77,7 +77,7 @@ def _rss_mib() -> float:
         return int(f.read().split()[1]) * resource.getpagesize() / 2**20
 
 
-def _peak_memory_child(name: str, frames: int, batch_size: int, threads: int | None, queue) -> None:
+def _peak_memory_child(name: str, frames: int, batch_size: int, threads: int | None, queue, config=None) -> None:
     """In a fresh process: peak extra resident memory (MiB) of one refine without and one with flip test.
 
     A thread samples the resident size every millisecond during the call; the figure is its peak
@@ -86,7 +86,7 @@ def _peak_memory_child(name: str, frames: int, batch_size: int, threads: int | N
     if threads:
         torch.set_num_threads(threads)
     torch.manual_seed(0)
-    model = GCNRefineModel(MODELS[name]()).eval()
+    model = GCNRefineModel(MODELS[name]() if config is None else GCNRefineConfig(**config)).eval()
     poses = sequence(frames)
     peaks = []
     for flip_test in (False, True):
@@ -108,13 +108,16 @@ def _peak_memory_child(name: str, frames: int, batch_size: int, threads: int | N
     queue.put(peaks)
 
 
-def peak_memory_mib(name: str, frames: int, batch_size: int, threads: int | None) -> list[float] | None:
-    """``[without flip test, with flip test]`` from `_peak_memory_child`, or None where it cannot run."""
+def peak_memory_mib(
+    name: str, frames: int, batch_size: int, threads: int | None, config: dict | None = None
+) -> list[float] | None:
+    """``[without flip test, with flip test]`` from `_peak_memory_child`, or None where it cannot run.
+    ``config``: a ``GCNRefineConfig.to_dict()`` to measure instead of the row ``name``."""
     if not os.path.exists("/proc/self/statm"):
         return None
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
-    process = context.Process(target=_peak_memory_child, args=(name, frames, batch_size, threads, queue))
+    process = context.Process(target=_peak_memory_child, args=(name, frames, batch_size, threads, queue, config))
     saved = os.environ.get("MALLOC_MMAP_THRESHOLD_")
     os.environ["MALLOC_MMAP_THRESHOLD_"] = str(64 * 1024)  # read by glibc when the child starts
     try:

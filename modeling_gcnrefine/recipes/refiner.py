@@ -309,15 +309,24 @@ def train_refiner(
 
 def _fit_window_linear(model: GCNRefineModel, train: RefinerSequences, val: RefinerSequences) -> dict[str, Any]:
     """Fit the ridge baseline over the model's window on the training predictions (strength chosen on
-    the validation motions), copy it into ``model.window_linear`` and freeze it there."""
-    frames = model.config.num_frames
+    the validation motions), copy it into ``model.window_linear`` and freeze it there ("paper": one map
+    of the whole window; "long_range": the per-frame map as a sliding convolution)."""
+    config = model.config
+    long_range = config.architecture == "long_range"
+    frames = config.window_linear_frames if long_range else config.num_frames
     if frames % 2 == 0:
         raise ValueError(f"num_frames: expected an odd window with window_linear=True (a centred ridge map), got {frames}")
     ridge = fit_ridge(zip(train.inputs, train.targets), list(zip(val.inputs, val.targets)), frames=frames)
-    matrix, bias = ridge.window_map(frames)
     layer = model.window_linear
+    if long_range:
+        size = layer.weight.shape[0]  # J * 3
+        # ridge rows: frame k of the window, input channel i -> Conv1d weight[out, i, k]
+        matrix = ridge.weights[:-1].reshape(frames, size, size).transpose(2, 1, 0)
+        bias = ridge.weights[-1]
+    else:
+        matrix, bias = ridge.window_map(frames)
     with torch.no_grad():
-        layer.weight.copy_(torch.from_numpy(matrix).to(layer.weight.dtype))
+        layer.weight.copy_(torch.from_numpy(np.ascontiguousarray(matrix)).to(layer.weight.dtype))
         layer.bias.copy_(torch.from_numpy(bias).to(layer.bias.dtype))
     layer.requires_grad_(False)
     return {

@@ -397,7 +397,7 @@ def test_refiner_trains_with_every_augmentation(backbone_dir, blendmimic3d_dir, 
     )
     config = GCNRefineConfig.long_range(
         spatial_channels=[8, 8], temporal_channels=16, temporal_dilations=[1, 3], temporal_joint_channels=4,
-        num_frames=15, in_channels=4,
+        num_frames=15, in_channels=4, window_linear=True, window_linear_frames=5,
     )  # fmt: skip
     args = TrainingArguments(
         output_dir=str(tmp_path / "r"), epochs=1, batch_size=8, samples_per_epoch=16, log_with=None,
@@ -405,3 +405,9 @@ def test_refiner_trains_with_every_augmentation(backbone_dir, blendmimic3d_dir, 
     )
     result = train_refiner(out, tmp_path / "r", config, blendmimic3d_dir, data, args)
     assert np.isfinite(result.best_metric)
+    # The long-range sliding ridge map was fitted (not zero) and stayed as fitted while training.
+    model = GCNRefineModel.from_pretrained(result.best_path)
+    fitted = json.loads((tmp_path / "r" / "data.json").read_text())["window_linear"]
+    assert fitted["frames"] == 5 and model.window_linear.weight.abs().sum() > 0
+    final = GCNRefineModel.from_pretrained(result.final_path)
+    torch.testing.assert_close(final.window_linear.weight, model.window_linear.weight)

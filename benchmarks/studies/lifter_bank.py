@@ -1,0 +1,335 @@
+"""One refiner for a bank of lifters: the leave-one-lifter-out validation that chooses the
+configuration, and the goals table on SS3.
+
+    # validation (held-out SS1/SS2 motions): one --run per trained candidate, the lifter it never saw first
+    python benchmarks/studies/lifter_bank.py lolo --data ../shared/blendmimic3d \
+        --run outputs/semgcn/backbone long_range outputs/lolo/semgcn_long_range/best ...
+    # SS3 (never used for a choice): the chosen refiner on every bank lifter, beside the goals
+    python benchmarks/studies/lifter_bank.py goals --data ../shared/blendmimic3d --refiner gcnrefine-blendmimic3d \
+        --bank temporal outputs/bank/temporal --bank single outputs/bank/single --bank SemGCN outputs/semgcn/backbone
+
+``lolo`` refines every held-out-motion sequence of each lifter folder (whole sequences, no flip test, the
+detection confidence when the model takes it) and prints MPJPE, occluded-joint MPJPE and acceleration
+error per detection preset: for the lifter a run never saw (its ``data.json`` names the lifters it
+trained on), and for the lifters it trained on (same held-out motions: the in-lifter figure).
+
+``goals`` reads each bank folder's SS3 prediction files (``gcnrefine backbone``), refines them with
+one refiner and prints the table of issue 14's goals beside the measured values, then speed (the
+paper-size T = 3 model in the same process) and peak memory for an hour of 50 fps video
+(``benchmarks/speed/bench_refine.py``'s sampler), and the ground-truth-free figures on the real
+in-the-wild VideoPose3D example when ``--example`` exists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+sys.path[:0] = [str(Path(__file__).parent), str(Path(__file__).parents[1] / "speed")]
+from bench_refine import peak_memory_mib, sequence  # noqa: E402
+from real_parts import TEST_SEED, cut, measure, refine_all  # noqa: E402
+
+from modeling_gcnrefine import GCNRefineConfig, GCNRefineModel  # noqa: E402
+from modeling_gcnrefine.data.blendmimic3d import load_blendmimic3d  # noqa: E402
+from modeling_gcnrefine.data.predictions import load_predictions  # noqa: E402
+from modeling_gcnrefine.data.sequences import camera_sequences  # noqa: E402
+from modeling_gcnrefine.evaluation.plausibility import bone_length_spread, jitter  # noqa: E402
+from modeling_gcnrefine.recipes.backbone import aligned_predictions, prediction_path  # noqa: E402
+from modeling_gcnrefine.recipes.refiner import RefinerDataSettings, load_refiner_sequences  # noqa: E402
+from modeling_gcnrefine.utils.hub import resolve_model  # noqa: E402
+from modeling_gcnrefine.utils.metrics import acceleration_error  # noqa: E402
+
+PRESETS = ("occluded", "realistic", "visible_only")
+SS3_ROWS = ("realistic", "real", "occluded", "visible_only")
+SINGLE_FRAME, TEMPORAL = "single-frame", "temporal"
+HOUR_FRAMES = 50 * 3600
+DEFAULT_EXAMPLE = Path(__file__).resolve().parents[3] / "shared" / "examples" / "in_the_wild_videopose3d_predictions.npy"
+
+
+def _f(value, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+# --- leave-one-lifter-out validation -------------------------------------------------------------
+
+
+def held_out_motions(folder: Path, data, cache: dict) -> dict[str, list]:
+    """``{row label: [(input, target, visibility, confidence)]}`` of a lifter folder's held-out motions
+    (seed 0, the real cameras and the first virtual-view seed)."""
+    if folder not in cache:
+        settings = RefinerDataSettings(presets=PRESETS, seeds=(0,), virtual_seeds=(0,))
+        _, val = load_refiner_sequences(folder, data, settings)
+        rows: dict[str, list] = {}
+        for x, y, v, c, key in zip(val.inputs, val.targets, val.visibility, val.confidence, val.keys):
+            rows.setdefault(key[3], []).append((x, y, v, c))
+        cache[folder] = rows
+    return cache[folder]
+
+
+def sequence_errors(pairs) -> dict[str, float]:
+    """Root-relative MPJPE and occluded-joint MPJPE (mm, all frames pooled) and acceleration error
+    (mm/frame², mean over sequences) of ``[(prediction, target, visibility)]``."""
+    pairs = [(p - p[:, :1], y - y[:, :1], v) for p, y, v in pairs]
+    errors = [(1000 * np.linalg.norm(p - y, axis=-1), v) for p, y, v in pairs]
+    occluded = np.concatenate([e[~v] for e, v in errors])
+    return {
+        "mpjpe": float(np.concatenate([e.ravel() for e, _ in errors]).mean()),
+        "mpjpe_occluded": float(occluded.mean()) if occluded.size else None,
+        "acceleration_error": 1000 * float(np.mean([acceleration_error(p, y) for p, y, _ in pairs])),
+    }
+
+
+def validate(model: GCNRefineModel, rows: dict[str, list]) -> dict[str, dict[str, dict]]:
+    out = {}
+    for label, items in rows.items():
+        refined = []
+        for x, _, _, c in items:
+            confidence = c if model.config.in_channels == 4 else None
+            # No flip test here (half the cost, the same for every candidate); SS3 uses it.
+            refined.append(np.asarray(model.refine(x, confidence=confidence, flip_test=False), np.float32))
+        out[label] = {
+            "input": sequence_errors([(x, y, v) for x, y, v, _ in items]),
+            "refined": sequence_errors([(r, y, v) for r, (_, y, v, _) in zip(refined, items)]),
+        }
+    return out
+
+
+def lolo(args) -> None:
+    cache: dict = {}
+    results = []
+    for held_out, name, run in tqdm(args.run, desc="candidates"):
+        run = Path(run)
+        meta_path = run / "data.json" if (run / "data.json").exists() else run.parent / "data.json"
+        trained_on = [Path(d) for d in json.loads(meta_path.read_text())["backbone_dirs"]]
+        if Path(held_out) in trained_on:
+            raise ValueError(f"--run: {run} trained on {held_out}; expected a lifter it never saw")
+        model = GCNRefineModel.from_pretrained(resolve_model(str(run))).eval()
+        entry = {"candidate": name, "run": str(run), "held_out": held_out, "trained_on": [str(d) for d in trained_on]}
+        entry["unseen"] = validate(model, held_out_motions(Path(held_out), args.data, cache))
+        entry["seen"] = {str(d): validate(model, held_out_motions(d, args.data, cache)) for d in trained_on}
+        results.append(entry)
+    text = lolo_markdown(results)
+    print(text)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "lolo.md").write_text(text)
+    (out / "lolo.json").write_text(json.dumps(results, indent=2))
+
+
+def _cell(row) -> str:
+    return f"{_f(row['refined']['mpjpe'])} ({_f(cut(row['input']['mpjpe'], row['refined']['mpjpe']))} %)"
+
+
+def lolo_markdown(results) -> str:
+    lines = [
+        "Leave-one-lifter-out validation, held-out SS1/SS2 motions: MPJPE mm, input -> refined (cut), ",
+        "occluded-joint MPJPE cut and acceleration-error cut; 'unseen' = the lifter the candidate never trained on, ",
+        "'seen' = the mean over the lifters it trained on (same held-out motions).",
+        "",
+        "| held-out lifter | candidate | rows | input MPJPE | unseen: refined (cut) | occluded-joint cut | accel cut "
+        "| seen: cut |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for entry in results:
+        for label, row in sorted(entry["unseen"].items()):
+            seen = [entry["seen"][d][label] for d in entry["seen"] if label in entry["seen"][d]]
+            seen_cut = np.mean([cut(r["input"]["mpjpe"], r["refined"]["mpjpe"]) for r in seen]) if seen else None
+            occluded = cut(row["input"]["mpjpe_occluded"], row["refined"]["mpjpe_occluded"])
+            accel = cut(row["input"]["acceleration_error"], row["refined"]["acceleration_error"])
+            lines.append(
+                f"| {Path(entry['held_out']).parent.name}/{Path(entry['held_out']).name} | {entry['candidate']} | {label} "
+                f"| {_f(row['input']['mpjpe'])} | {_cell(row)} | {_f(occluded)} % | {_f(accel)} % | {_f(seen_cut)} % |"
+            )
+    lines += ["", "Mean MPJPE cut on the unseen lifter over its occluded and realistic rows (real and virtual "
+              "cameras), and its worst visible_only change:", "", "| held-out lifter | candidate | mean cut | "
+              "visible_only change |", "|---|---|---|---|"]
+    for entry in results:
+        rows = entry["unseen"]
+        cuts = [cut(r["input"]["mpjpe"], r["refined"]["mpjpe"]) for k, r in rows.items() if "visible_only" not in k]
+        clean = [-cut(r["input"]["mpjpe"], r["refined"]["mpjpe"]) for k, r in rows.items() if "visible_only" in k]
+        lines.append(f"| {entry['held_out']} | {entry['candidate']} | {_f(np.mean(cuts))} % | {_f(max(clean))} % |")
+    return "\n".join(lines) + "\n"
+
+
+# --- SS3 goals -----------------------------------------------------------------------------------
+
+
+def _goal(goal: str, target: str, measured, met: bool | None, detail: str = "") -> dict:
+    return {"goal": goal, "target": target, "measured": measured, "met": met, "detail": detail}
+
+
+def ss3_table(model, bank, data) -> dict:
+    test = camera_sequences(load_blendmimic3d(data)["test"])
+    table: dict[str, dict] = {}
+    for name, folder in tqdm(bank, desc="bank lifters"):
+        table[name] = {}
+        for preset in SS3_ROWS:
+            path = prediction_path(Path(folder), "test", preset, TEST_SEED)
+            if not path.exists():
+                continue
+            predictions = aligned_predictions(load_predictions(path), test, path.name)
+            table[name][preset] = {
+                "alone": measure(test, predictions),
+                "refined": measure(test, refine_all(model, test, predictions, preset)),
+            }
+    return table
+
+
+def headroom_closed(rows) -> float | None:
+    """Share of the occluded-vs-clean MPJPE gap the refiner closes (both presets refined)."""
+    if "occluded" not in rows or "visible_only" not in rows:
+        return None
+    gap = rows["occluded"]["alone"]["mpjpe"] - rows["visible_only"]["alone"]["mpjpe"]
+    after = rows["occluded"]["refined"]["mpjpe"] - rows["visible_only"]["refined"]["mpjpe"]
+    return None if gap <= 0 else 100 * (1 - after / gap)
+
+
+def ss3_goals(table, kinds: dict[str, str], builtin: str) -> list[dict]:
+    goals = []
+    for name, rows in table.items():
+        need = 40.0 if name.lower().startswith("semgcn") else 20.0
+        for preset in ("realistic", "real"):
+            if preset not in rows:
+                goals.append(_goal(f"{name}, {preset}: MPJPE cut", f">= {need:.0f} %", None, None, "no prediction file"))
+                continue
+            a, r = rows[preset]["alone"], rows[preset]["refined"]
+            goals.append(_goal(f"{name}, {preset}: MPJPE cut", f">= {need:.0f} %", cut(a["mpjpe"], r["mpjpe"]),
+                               cut(a["mpjpe"], r["mpjpe"]) >= need, f"{a['mpjpe']:.1f} -> {r['mpjpe']:.1f} mm"))
+            occ = cut(a["mpjpe_occluded"], r["mpjpe_occluded"])
+            goals.append(_goal(f"{name}, {preset}: occluded-joint MPJPE cut", ">= 20 %", occ, occ is not None and occ >= 20,
+                               f"{_f(a['mpjpe_occluded'])} -> {_f(r['mpjpe_occluded'])} mm"))
+        if "visible_only" in rows:
+            a, r = rows["visible_only"]["alone"], rows["visible_only"]["refined"]
+            change = -cut(a["mpjpe"], r["mpjpe"])
+            goals.append(_goal(f"{name}, visible_only: MPJPE change", "<= +1 %", change, change <= 1.0,
+                               f"{a['mpjpe']:.1f} -> {r['mpjpe']:.1f} mm"))
+        need_accel = 80.0 if kinds[name] == SINGLE_FRAME else 50.0
+        for preset in ("realistic", "real"):
+            if preset in rows:
+                a, r = rows[preset]["alone"], rows[preset]["refined"]
+                accel = cut(a["acceleration_error"], r["acceleration_error"])
+                goals.append(_goal(f"{name} ({kinds[name]}), {preset}: acceleration error cut", f">= {need_accel:.0f} %",
+                                   accel, accel >= need_accel,
+                                   f"{a['acceleration_error']:.1f} -> {r['acceleration_error']:.1f} mm/frame²"))
+    closed = headroom_closed(table.get(builtin, {}))
+    goals.append(_goal(f"{builtin}: occlusion headroom closed (occluded vs visible_only)", ">= 50 %", closed,
+                       closed is not None and closed >= 50))
+    return goals
+
+
+def speed_and_memory(model: GCNRefineModel, frames: int, threads: int | None) -> list[dict]:
+    torch.manual_seed(0)
+    paper = GCNRefineModel(GCNRefineConfig.paper(num_frames=3)).eval()
+    poses = sequence(frames)
+    fps = {}
+    for label, m in (("refiner", model), ("paper T=3", paper)):
+        m.refine(poses[:512], flip_test=False)  # warm-up
+        best = float("inf")
+        for _ in range(2):
+            start = time.perf_counter()
+            m.refine(poses, flip_test=False)
+            best = min(best, time.perf_counter() - start)
+        fps[label] = frames / best
+    ratio = fps["refiner"] / fps["paper T=3"]
+    goals = [_goal("speed: frames/s over the paper-size T = 3 model's (no flip test, same process)", ">= 4x", ratio,
+                   ratio >= 4, f"{fps['refiner']:.0f} vs {fps['paper T=3']:.0f} frames/s on {frames} frames")]
+    config = model.config.to_dict()
+    short = peak_memory_mib("long_range", 9000, 1024, threads, config)
+    hour = peak_memory_mib("long_range", HOUR_FRAMES, 1024, threads, config)
+    if short is not None and hour is not None:
+        arrays = 2 * HOUR_FRAMES * 17 * 3 * 4 / 2**20  # the hour's input and output pose arrays, float32
+        grown = hour[0] - short[0]
+        goals.append(_goal("memory: growth of peak extra MiB, an hour of 50 fps over 3 minutes", "bounded", grown,
+                           grown <= 4 * arrays, f"{hour[0]:.0f} vs {short[0]:.0f} MiB; met when the growth stays within "
+                           f"4x the hour's own pose arrays ({arrays:.0f} MiB)"))
+    return goals
+
+
+def in_the_wild(model: GCNRefineModel, path: Path) -> list[dict]:
+    if not path.exists():
+        return [_goal("in-the-wild example: bone-length spread cut", ">= 50 %", None, None, f"{path} not found")]
+    poses = np.load(path, allow_pickle=False)[:, 0].astype(np.float32)  # (T, 17, 3)
+    refined = np.asarray(model.refine(poses, flip_test=True), np.float32)
+    spread = cut(bone_length_spread(poses), bone_length_spread(refined))
+    before, after = jitter(poses), jitter(refined)
+    return [
+        _goal("in-the-wild example: bone-length spread cut", ">= 50 %", spread, spread >= 50,
+              f"{bone_length_spread(poses):.1f} -> {bone_length_spread(refined):.1f} mm"),
+        _goal("in-the-wild example: jitter change", "not up (<= 0 %)", -cut(before, after), after <= before,
+              f"{before:.2f} -> {after:.2f} mm/frame²"),
+    ]
+
+
+def goals_markdown(table, goals, refiner: str) -> str:
+    lines = [f"SS3 with the refiner {refiner}: MPJPE / occluded-joint MPJPE (mm), acceleration error (mm/frame²), alone -> refined:",
+             "", "| lifter | detections | MPJPE | occluded-joint MPJPE | acceleration error |", "|---|---|---|---|---|"]
+    for name, rows in table.items():
+        for preset, row in rows.items():
+            a, r = row["alone"], row["refined"]
+            lines.append(f"| {name} | {preset} | {_f(a['mpjpe'])} -> {_f(r['mpjpe'])} ({_f(cut(a['mpjpe'], r['mpjpe']))} %) "
+                         f"| {_f(a['mpjpe_occluded'])} -> {_f(r['mpjpe_occluded'])} "
+                         f"| {_f(a['acceleration_error'])} -> {_f(r['acceleration_error'])} |")
+    lines += ["", "Goals (issue 14):", "", "| goal | target | measured | met | detail |", "|---|---|---|---|---|"]
+    for g in goals:
+        unit = "x" if g["target"].endswith("x") else (" MiB" if g["target"] == "bounded" else " %")
+        met = "-" if g["met"] is None else ("yes" if g["met"] else "MISSED")
+        lines.append(f"| {g['goal']} | {g['target']} | {_f(g['measured'])}{unit if g['measured'] is not None else ''} "
+                     f"| {met} | {g['detail']} |")
+    return "\n".join(lines) + "\n"
+
+
+def goals_command(args) -> None:
+    model = GCNRefineModel.from_pretrained(resolve_model(args.refiner)).eval()
+    kinds = dict(args.kind or [])
+    bank = [(name, folder) for name, folder in args.bank]
+    for name, _ in bank:
+        kinds.setdefault(name, TEMPORAL if name == args.builtin else SINGLE_FRAME)
+    table = ss3_table(model, bank, args.data)
+    goals = ss3_goals(table, kinds, args.builtin)
+    goals += in_the_wild(model, Path(args.example))
+    if not args.no_speed:
+        goals += speed_and_memory(model, args.frames, args.threads)
+    text = goals_markdown(table, goals, args.refiner)
+    print(text)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "goals.md").write_text(text)
+    (out / "goals.json").write_text(json.dumps({"refiner": args.refiner, "bank": bank, "table": table, "goals": goals}, indent=2))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    val = commands.add_parser("lolo", help="leave-one-lifter-out validation table (SS1/SS2 held-out motions)")
+    val.add_argument("--run", nargs=3, action="append", required=True, metavar=("HELD_OUT_BACKBONE", "NAME", "MODEL"),
+                     help="a candidate: the backbone folder it never trained on, its name, its model folder")
+    val.add_argument("--data", default=None, help="BlendMimic3D source")
+    val.add_argument("--out", default="outputs/lifter_bank", help="folder for lolo.md and lolo.json")
+    val.set_defaults(func=lolo)
+    test = commands.add_parser("goals", help="SS3 table and issue 14's goals for one refiner")
+    test.add_argument("--refiner", default="gcnrefine-blendmimic3d", help="shipped name, folder or Hub id")
+    test.add_argument("--bank", nargs=2, action="append", required=True, metavar=("NAME", "BACKBONE"),
+                      help="a bank lifter: its name and `gcnrefine backbone` folder (SS3 prediction files)")
+    test.add_argument("--kind", nargs=2, action="append", metavar=("NAME", "KIND"),
+                      help=f"{SINGLE_FRAME} or {TEMPORAL} (default: --builtin is {TEMPORAL}, the rest {SINGLE_FRAME})")
+    test.add_argument("--builtin", default="temporal", help="bank name of the built-in temporal lifter (headroom goal)")
+    test.add_argument("--data", default=None, help="BlendMimic3D source")
+    test.add_argument("--example", default=str(DEFAULT_EXAMPLE), help="in-the-wild VideoPose3D output (T, 1, 17, 3)")
+    test.add_argument("--frames", type=int, default=10_000, help="sequence length of the speed measurement")
+    test.add_argument("--threads", type=int, default=None, help="torch threads of the memory measurement")
+    test.add_argument("--no-speed", action="store_true", help="skip speed and memory")
+    test.add_argument("--out", default="outputs/lifter_bank", help="folder for goals.md and goals.json")
+    test.set_defaults(func=goals_command)
+    args = parser.parse_args()
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()
