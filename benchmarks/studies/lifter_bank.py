@@ -105,9 +105,10 @@ def lolo(args) -> None:
     cache: dict = {}
     results = []
     for held_out, name, run in tqdm(args.run, desc="candidates"):
-        run = Path(run)
-        meta_path = run / "data.json" if (run / "data.json").exists() else run.parent / "data.json"
-        trained_on = [Path(d) for d in json.loads(meta_path.read_text())["backbone_dirs"]]
+        # A run folder's data.json (or its parent's, for best/) names the lifters it trained on; a
+        # shipped checkpoint has none, and then only the unseen column is filled.
+        found = [m for m in (Path(run) / "data.json", Path(run).parent / "data.json") if m.exists()]
+        trained_on = [Path(d) for d in json.loads(found[0].read_text())["backbone_dirs"]] if found else []
         if Path(held_out) in trained_on:
             raise ValueError(f"--run: {run} trained on {held_out}; expected a lifter it never saw")
         model = GCNRefineModel.from_pretrained(resolve_model(str(run))).eval()

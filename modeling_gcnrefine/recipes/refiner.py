@@ -168,13 +168,28 @@ def load_refiner_sequences(
     settings: RefinerDataSettings,
     val_backbone_dir: str | Path | Sequence[str | Path] | None = None,
 ) -> tuple[RefinerSequences, RefinerSequences]:
-    """(train, validation) sequences from the backbone folders' train prediction files.
+    """(train, validation) sequences from the backbone folders' train prediction files; see
+    :func:`load_refiner_split`."""
+    train, val, _ = load_refiner_split(backbone_dir, dataset_source, settings, val_backbone_dir)
+    return train, val
+
+
+def load_refiner_split(
+    backbone_dir: str | Path | Sequence[str | Path],
+    dataset_source: Any,
+    settings: RefinerDataSettings,
+    val_backbone_dir: str | Path | Sequence[str | Path] | None = None,
+) -> tuple[RefinerSequences, RefinerSequences, RefinerSequences]:
+    """(train, validation, tuning) sequences from the backbone folders' train prediction files.
 
     Several folders (lifters) add each one's predictions of the same sequences; the held-out motions are
     the same for all. Keys of a second or later folder carry its name before the preset. With
     ``val_backbone_dir`` (leave-one-lifter-out), training takes the training motions of
     ``backbone_dir`` only and validation the held-out motions of ``val_backbone_dir`` only, so the
-    validation figure is that of a lifter the refiner never saw, on motions it never saw.
+    validation figure is that of a lifter the refiner never saw, on motions it never saw; the tuning
+    part is then the training lifters' held-out motions, where choices made before training (the
+    window map's ridge strength) are made, so nothing is chosen on the held-out lifter. Without
+    ``val_backbone_dir`` the tuning part is the validation part.
     """
     train_dirs = backbone_dirs(backbone_dir)
     val_dirs = None if val_backbone_dir is None else backbone_dirs(val_backbone_dir)
@@ -204,15 +219,17 @@ def load_refiner_sequences(
         filmings = [f for f in action_filmings(dataset["train"], settings.limit) if f.subject in subjects]
     train, val = RefinerSequences(), RefinerSequences()
     views_by_settings: list = []  # (settings, views): folders filmed with the same settings share them
-    unused = RefinerSequences()  # the parts leave-one-lifter-out does not use
+    unused = RefinerSequences()  # leave-one-lifter-out: the training lifters' held-out motions (tuning)
     for index, folder in enumerate(train_dirs):
         tag = "" if index == 0 else f"{folder.name}:"
-        val_part = val if val_dirs is None else unused
-        _add_backbone(folder, tag, sequences, filmings, views_by_settings, held_out, settings, train, val_part)
+        held_out_part = val if val_dirs is None else unused
+        _add_backbone(folder, tag, sequences, filmings, views_by_settings, held_out, settings, train, held_out_part)
+    tuning = val if val_dirs is None else unused
     for folder in val_dirs or ():
-        _add_backbone(folder, f"{folder.name}:", sequences, filmings, views_by_settings, held_out, settings, unused, val)
-        unused = RefinerSequences()
-    return train, val
+        _add_backbone(
+            folder, f"{folder.name}:", sequences, filmings, views_by_settings, held_out, settings, RefinerSequences(), val
+        )
+    return train, val, tuning
 
 
 def _add_backbone(folder: Path, tag: str, sequences, filmings, views_by_settings, held_out, settings, train, val) -> None:
@@ -262,7 +279,7 @@ def train_refiner(
     config = config or GCNRefineConfig()
     data_settings = data_settings or RefinerDataSettings()
     training_args = training_args or TrainingArguments(output_dir=str(output_dir), metric_for_best="loss_mpjpe")
-    train_sequences, val_sequences = load_refiner_sequences(
+    train_sequences, val_sequences, tuning_sequences = load_refiner_split(
         backbone_dir, dataset_source, data_settings, val_backbone_dir
     )
     with_confidence = config.in_channels == 4
@@ -270,7 +287,7 @@ def train_refiner(
     val_data = RefinerWindows(val_sequences, config.num_frames, max(data_settings.stride, 4), with_confidence)
     torch.manual_seed(training_args.seed)
     model = GCNRefineModel(config)
-    window_map = _fit_window_linear(model, train_sequences, val_sequences) if config.window_linear else None
+    window_map = _fit_window_linear(model, train_sequences, tuning_sequences) if config.window_linear else None
 
     def augment(batch, generator):
         rotate = data_settings.rotate
@@ -309,7 +326,7 @@ def train_refiner(
 
 def _fit_window_linear(model: GCNRefineModel, train: RefinerSequences, val: RefinerSequences) -> dict[str, Any]:
     """Fit the ridge baseline over the model's window on the training predictions (strength chosen on
-    the validation motions), copy it into ``model.window_linear`` and freeze it there ("paper": one map
+    ``val``, the tuning motions of :func:`load_refiner_split`), copy it into ``model.window_linear`` and freeze it there ("paper": one map
     of the whole window; "long_range": the per-frame map as a sliding convolution)."""
     config = model.config
     long_range = config.architecture == "long_range"

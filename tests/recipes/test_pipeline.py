@@ -14,7 +14,12 @@ from modeling_gcnrefine.data.predictions import load_predictions
 from modeling_gcnrefine.data.sequences import CameraSequence, detection_seed
 from modeling_gcnrefine.data.windows import LifterChunks
 from modeling_gcnrefine.recipes.backbone import BackboneSettings, assign_folds, prediction_path, run_backbone
-from modeling_gcnrefine.recipes.refiner import RefinerDataSettings, load_refiner_sequences, train_refiner
+from modeling_gcnrefine.recipes.refiner import (
+    RefinerDataSettings,
+    load_refiner_sequences,
+    load_refiner_split,
+    train_refiner,
+)
 from modeling_gcnrefine.training.arguments import TrainingArguments
 
 
@@ -372,6 +377,10 @@ def test_leave_one_lifter_out_validates_on_the_held_out_lifter_only(backbone_dir
     assert train_part.keys == in_train.keys
     assert {k[3] for k in val_part.keys} == {"held_lifter:occluded"}
     assert [k[:3] for k in val_part.keys] == [k[:3] for k in in_val.keys]
+    # Choices made before training (the window map's strength) use the training lifters' held-out motions.
+    _, _, tuning = load_refiner_split(out, blendmimic3d_dir, data, val_backbone_dir=held)
+    assert tuning.keys == in_val.keys
+    assert load_refiner_split(out, blendmimic3d_dir, data)[2].keys == in_val.keys
     with pytest.raises(ValueError, match=r"val_backbone_dir: expected folders not among backbone_dir"):
         load_refiner_sequences([out, held], blendmimic3d_dir, data, val_backbone_dir=held)
 
