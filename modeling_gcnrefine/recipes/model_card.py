@@ -55,10 +55,9 @@ occluded. Input must be in metres, Human3.6M-17 order with anatomical left/right
 ## Training data and procedure
 
 - Data: BlendMimic3D SS1 + SS2 (SS3 is the test subject and was never read by training or model
-  selection). {lifter_sentence} Detections mix the `occluded` and `visible_only` presets over several seeds.{virtual_views}
+  selection). {lifter_sentence} {detections}{virtual_views}
 - Validation: whole motions held out from SS1 + SS2: {validation}.
-- Augmentation: random mirror and random viewpoint change (yaw over the full circle, tilt ±20°),
-  the same for input and target.
+- Augmentation: {augmentation}
 - Optimiser: Adam with AMSGrad, lr 1e-3, x0.95 per epoch and x0.5 every 5th epoch; losses MPJPE +
   velocity + symmetry. Training details: {training}.
 
@@ -191,17 +190,12 @@ def render_model_card(report: dict, config: dict, training: dict | None = None, 
         eval_results=eval_results,
     )
     meta = report.get("meta", {})
-    summary = (
-        f"`GCNRefineConfig`: window of {config.get('num_frames')} frames, joint widths "
-        f"{config.get('joint_channels')}, part widths {config.get('part_channels')}, "
-        f"residual prediction: {config.get('predict_residual', False)}, input channels: {config.get('in_channels', 3)}; "
-        f"{meta.get('parameters', {}).get('gcn', 'n/a')} parameters; "
-        f"{_fmt(meta.get('throughput', {}).get('gcn'))} frames/s on a 2-core CPU."
-    )
+    summary = _config_summary(config, meta)
     settings = meta.get("backbone_metrics", {}).get("settings", {})
     refiner_views = (training or {}).get("virtual_views_per_action", 0)
+    bank = (training or {}).get("lifter_bank")
     body = _BODY.format(
-        lifter_sentence=_lifter_sentence(settings),
+        lifter_sentence=_bank_sentence(bank) if bank else _lifter_sentence(settings),
         backbone_limit=_backbone_limit(settings),
         headroom_line=_headroom_line(report),
         backbone_name=f"the lifter `{settings['pretrained_lifter']}`" if settings.get("pretrained_lifter") else "the built-in lifter",
@@ -212,6 +206,14 @@ def render_model_card(report: dict, config: dict, training: dict | None = None, 
             else ""
         ),
         headline=headline(report),
+        detections=(training or {}).get(
+            "detections", "Detections mix the `occluded` and `visible_only` presets over several seeds."
+        ),
+        augmentation=(training or {}).get(
+            "augmentation",
+            "random mirror and random viewpoint change (yaw over the full circle, tilt ±20°), the same for "
+            "input and target.",
+        ),
         repo_id=repo_id,
         config_summary=summary,
         validation=", ".join("/".join(m) for m in meta.get("validation_motions", [])) or "n/a",
@@ -221,6 +223,44 @@ def render_model_card(report: dict, config: dict, training: dict | None = None, 
         goals_table=goals_table(report.get("goals") or check_goals(report)),
     )
     return str(ModelCard.from_template(data, template_str="---\n{{ card_data }}\n---\n" + body))
+
+
+def _config_summary(config: dict, meta: dict) -> str:
+    """One line on the architecture, its size and its measured speed."""
+    size = (
+        f"{meta.get('parameters', {}).get('gcn', 'n/a')} parameters; "
+        f"{_fmt(meta.get('throughput', {}).get('gcn'))} frames/s on a 2-core CPU."
+    )
+    if config.get("architecture") == "long_range":
+        dilations = config.get("temporal_dilations", [])
+        field = 1 + (config.get("temporal_kernel_size", 3) - 1) * sum(dilations)
+        linear = (
+            f", plus the ridge baseline as a frozen sliding map over {config.get('window_linear_frames')} frames"
+            if config.get("window_linear") else ""
+        )
+        return (
+            f"`GCNRefineConfig` long_range: a per-frame graph convolution over the paper's neighbour classes "
+            f"(widths {config.get('spatial_channels')}), dilated temporal convolutions {dilations} "
+            f"(receptive field {field} frames, {config.get('temporal_channels')} channels), sequence to sequence "
+            f"(chunks of {config.get('chunk_length')} frames, overlaps blended){linear}; residual prediction: "
+            f"{config.get('predict_residual', False)}, detector confidence optional (input channels "
+            f"{config.get('in_channels', 3)}); {size}"
+        )
+    return (
+        f"`GCNRefineConfig`: window of {config.get('num_frames')} frames, joint widths "
+        f"{config.get('joint_channels')}, part widths {config.get('part_channels')}, "
+        f"residual prediction: {config.get('predict_residual', False)}, input channels: {config.get('in_channels', 3)}; "
+        + size
+    )
+
+
+def _bank_sentence(bank: list[str]) -> str:
+    """Where the refiner's input poses came from when it trained on several lifters."""
+    return (
+        f"Inputs are the 3D poses of a bank of {len(bank)} lifters ({', '.join(bank)}) run on simulated detections;"
+        " the lifters trained on BlendMimic3D predict SS1/SS2 out of fold (trained on the other half of the"
+        " actions), so the refiner sees the errors each makes on unseen motions."
+    )
 
 
 def _backbone_limit(settings: dict) -> str:

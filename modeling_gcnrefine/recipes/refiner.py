@@ -114,6 +114,15 @@ class RefinerDataSettings:
         ),
     )
 
+    ridge_alpha: float | None = field(
+        default=None,  # not in the paper
+        metadata=_help(
+            "ridge strength of the window map (window_linear); none: chosen on the tuning motions (the "
+            "training lifters' held-out motions). A value chosen by leave-one-lifter-out (a lifter's held-out "
+            "motions scored by a map fitted on the other lifters) suits lifters the refiner never saw"
+        ),
+    )
+
     def __post_init__(self) -> None:
         check_sequence("presets", self.presets, non_empty=True, choices=detection_presets())
         check_sequence("seeds", self.seeds, non_empty=True, minimum=0)
@@ -139,6 +148,8 @@ class RefinerDataSettings:
         self.speed_range = (float(low_high[0]), float(low_high[1]))
         if not isinstance(self.joint_dropout, int | float) or not 0.0 <= self.joint_dropout <= 1.0:
             raise ValueError(f"joint_dropout: expected a probability in [0, 1], got {self.joint_dropout!r}")
+        if self.ridge_alpha is not None and (isinstance(self.ridge_alpha, bool) or not self.ridge_alpha > 0):
+            raise ValueError(f"ridge_alpha: expected a positive number or None, got {self.ridge_alpha!r}")
 
 
 def validation_motions(sequences: Sequence[CameraSequence], per_subject: int, seed: int = 0) -> set[tuple[str, str]]:
@@ -287,7 +298,9 @@ def train_refiner(
     val_data = RefinerWindows(val_sequences, config.num_frames, max(data_settings.stride, 4), with_confidence)
     torch.manual_seed(training_args.seed)
     model = GCNRefineModel(config)
-    window_map = _fit_window_linear(model, train_sequences, tuning_sequences) if config.window_linear else None
+    window_map = None
+    if config.window_linear:
+        window_map = _fit_window_linear(model, train_sequences, tuning_sequences, data_settings.ridge_alpha)
 
     def augment(batch, generator):
         rotate = data_settings.rotate
@@ -324,16 +337,19 @@ def train_refiner(
     return result
 
 
-def _fit_window_linear(model: GCNRefineModel, train: RefinerSequences, val: RefinerSequences) -> dict[str, Any]:
+def _fit_window_linear(
+    model: GCNRefineModel, train: RefinerSequences, val: RefinerSequences, alpha: float | None = None
+) -> dict[str, Any]:
     """Fit the ridge baseline over the model's window on the training predictions (strength chosen on
-    ``val``, the tuning motions of :func:`load_refiner_split`), copy it into ``model.window_linear`` and freeze it there ("paper": one map
+    ``val``, the tuning motions of :func:`load_refiner_split`, unless ``alpha`` is given), copy it into ``model.window_linear`` and freeze it there ("paper": one map
     of the whole window; "long_range": the per-frame map as a sliding convolution)."""
     config = model.config
     long_range = config.architecture == "long_range"
     frames = config.window_linear_frames if long_range else config.num_frames
     if frames % 2 == 0:
         raise ValueError(f"num_frames: expected an odd window with window_linear=True (a centred ridge map), got {frames}")
-    ridge = fit_ridge(zip(train.inputs, train.targets), list(zip(val.inputs, val.targets)), frames=frames)
+    alphas = {"alphas": (float(alpha),)} if alpha is not None else {}
+    ridge = fit_ridge(zip(train.inputs, train.targets), list(zip(val.inputs, val.targets)), frames=frames, **alphas)
     layer = model.window_linear
     if long_range:
         size = layer.weight.shape[0]  # J * 3

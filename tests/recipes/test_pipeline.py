@@ -391,6 +391,7 @@ def test_leave_one_lifter_out_validates_on_the_held_out_lifter_only(backbone_dir
         ("bone_scale_std", -0.1, r"bone_scale_std: expected a number in \[0, 0.5\], got -0.1"),
         ("speed_range", (1.5, 1.0), r"speed_range: expected \(low, high\).*got \(1.5, 1.0\)"),
         ("joint_dropout", 2.0, r"joint_dropout: expected a probability in \[0, 1\], got 2.0"),
+        ("ridge_alpha", 0.0, r"ridge_alpha: expected a positive number or None, got 0.0"),
     ],
 )
 def test_refiner_augmentation_settings_are_validated(field_name, value, message):
@@ -402,7 +403,7 @@ def test_refiner_trains_with_every_augmentation(backbone_dir, blendmimic3d_dir, 
     out, _ = backbone_dir
     data = RefinerDataSettings(
         presets=("occluded",), seeds=(0,), limit=8, val_motions_per_subject=1,
-        bone_scale_std=0.05, speed_range=(0.8, 1.25), joint_dropout=0.5,
+        bone_scale_std=0.05, speed_range=(0.8, 1.25), joint_dropout=0.5, ridge_alpha=0.01,
     )
     config = GCNRefineConfig.long_range(
         spatial_channels=[8, 8], temporal_channels=16, temporal_dilations=[1, 3], temporal_joint_channels=4,
@@ -418,5 +419,6 @@ def test_refiner_trains_with_every_augmentation(backbone_dir, blendmimic3d_dir, 
     model = GCNRefineModel.from_pretrained(result.best_path)
     fitted = json.loads((tmp_path / "r" / "data.json").read_text())["window_linear"]
     assert fitted["frames"] == 5 and model.window_linear.weight.abs().sum() > 0
+    assert fitted["alpha"] == 0.01 and list(fitted["val_mpjpe_mm_by_alpha"]) == ["0.01"]  # given, not chosen
     final = GCNRefineModel.from_pretrained(result.final_path)
     torch.testing.assert_close(final.window_linear.weight, model.window_linear.weight)
