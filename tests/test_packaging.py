@@ -17,6 +17,7 @@ from modeling_gcnrefine.recipes.files import EXAMPLE_POSES
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CHECKPOINT_FILES = {
     "gcnrefine-blendmimic3d": {"config.json", "model.safetensors", "README.md"},
+    "gcnrefine-blendmimic3d-paper": {"config.json", "model.safetensors", "README.md"},
     "gcnrefine-blendmimic3d-compact": {"config.json", "model.safetensors"},
     "lifter-blendmimic3d": {"config.json", "model.safetensors"},
 }

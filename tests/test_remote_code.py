@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "modeling_gcnrefine" / "checkpoints"
 CHECKPOINTS = {
     "gcnrefine-blendmimic3d": (GCNRefineConfig, GCNRefineModel),
+    "gcnrefine-blendmimic3d-paper": (GCNRefineConfig, GCNRefineModel),
     "gcnrefine-blendmimic3d-compact": (GCNRefineConfig, GCNRefineModel),
     "lifter-blendmimic3d": (LifterConfig, TemporalLifterModel),
 }

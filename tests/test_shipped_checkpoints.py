@@ -83,7 +83,14 @@ def test_semgcn_refiner_improves_semgcn_on_real_detections_of_ss3(blendmimic3d_d
 
 
 @pytest.mark.parametrize(
-    "name", ["gcnrefine-blendmimic3d", "gcnrefine-blendmimic3d-compact", "gcnrefine-semgcn-h36m", "lifter-blendmimic3d"]
+    "name",
+    [
+        "gcnrefine-blendmimic3d",
+        "gcnrefine-blendmimic3d-paper",
+        "gcnrefine-blendmimic3d-compact",
+        "gcnrefine-semgcn-h36m",
+        "lifter-blendmimic3d",
+    ],
 )
 def test_checkpoint_folders_are_safetensors_only(name):
     folder = SHIPPED / name
