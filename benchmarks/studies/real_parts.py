@@ -144,7 +144,7 @@ def main() -> None:
     parser.add_argument("--semgcn-backbone", default="outputs/semgcn/backbone", help="backbone folder written with SemGCN")
     parser.add_argument("--semgcn-refiner", default="gcnrefine-semgcn-h36m", help="refiner trained on SemGCN predictions")
     parser.add_argument("--lifter", default="lifter-blendmimic3d", help="the built-in lifter (shipped name, folder or Hub id)")
-    parser.add_argument("--refiner", default="gcnrefine-blendmimic3d", help="the built-in lifter's refiner")
+    parser.add_argument("--refiner", default="gcnrefine-blendmimic3d-paper", help="the built-in lifter's refiner")
     parser.add_argument("--data", default=None, help="BlendMimic3D source")
     parser.add_argument("--out", default="outputs/real_parts", help="folder for table.md, table.json, lifted SS3 files")
     args = parser.parse_args()
