@@ -16,10 +16,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from modeling_gcnrefine.modeling_gcnrefine import DEFAULT_CHECKPOINT_NAME, SHIPPED_CHECKPOINTS_DIR
+from modeling_gcnrefine.modeling_gcnrefine import SHIPPED_CHECKPOINTS_DIR
 from modeling_gcnrefine.recipes.presets import (
     COMPACT,
     COMPACT_CHECKPOINT_NAME,
+    PAPER_CHECKPOINT_NAME,
     RELEASED_VARIANT,
     VARIANTS,
     variant_run_name,
@@ -77,7 +78,7 @@ def main() -> None:
     run(*gcnrefine, "evaluate", "--backbone", str(out / "backbone"), "--data", args.data, "--model",
         str(refiner / "best"), *compact_args, "-o", str(report), "--force")
 
-    for source, name in ((refiner / "best", DEFAULT_CHECKPOINT_NAME), (compact, COMPACT_CHECKPOINT_NAME),
+    for source, name in ((refiner / "best", PAPER_CHECKPOINT_NAME), (compact, COMPACT_CHECKPOINT_NAME),
                          (out / "backbone" / "lifters" / "full" / "final", DEFAULT_LIFTER_NAME)):
         if source.exists():
             target = SHIPPED_CHECKPOINTS_DIR / name

@@ -4,7 +4,8 @@
   affordable on a CPU; the release ships one as ``COMPACT_CHECKPOINT_NAME``.
 - ``VARIANTS``: the refiner formulations the variant study compares (``benchmarks/studies/ablation.py``),
   as ``GCNRefineConfig`` overrides, listed from cheapest to most expensive.
-- ``RELEASED_VARIANT``: the variant of the shipped checkpoints, used when no variant study has run.
+- ``RELEASED_VARIANT``: the variant of the shipped paper-architecture checkpoints (``PAPER_CHECKPOINT_NAME``,
+  ``COMPACT_CHECKPOINT_NAME``), used when no variant study has run.
 - :func:`choose_variant`: the selection rule applied to a validation table of
   :func:`recipes.evaluate.evaluate_validation`.
 - :func:`resumable_arguments`: the training arguments every study run uses.
@@ -43,6 +44,11 @@ RELEASED_VARIANT = "residual"
 
 
 COMPACT_CHECKPOINT_NAME = "gcnrefine-blendmimic3d-compact"
+
+
+# The paper-size refiner of RELEASED_VARIANT (the default checkpoint until the long-range lifter-bank
+# refiner replaced it, README "One refiner for every lifter").
+PAPER_CHECKPOINT_NAME = "gcnrefine-blendmimic3d-paper"
 
 
 # Rows of evaluate_validation that hold the held-out motions' virtual views (unseen viewpoints).

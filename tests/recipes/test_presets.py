@@ -9,6 +9,7 @@ from modeling_gcnrefine import GCNRefineConfig
 from modeling_gcnrefine.modeling_gcnrefine import DEFAULT_CHECKPOINT_NAME, SHIPPED_CHECKPOINTS_DIR
 from modeling_gcnrefine.recipes.presets import (
     COMPACT_CHECKPOINT_NAME,
+    PAPER_CHECKPOINT_NAME,
     RELEASED_VARIANT,
     choose_variant,
     refiner_config,
@@ -44,7 +45,7 @@ def test_unknown_variant_is_refused():
         refiner_config("residual+magic")
 
 
-@pytest.mark.parametrize(("name", "compact"), [(DEFAULT_CHECKPOINT_NAME, False), (COMPACT_CHECKPOINT_NAME, True)])
+@pytest.mark.parametrize(("name", "compact"), [(PAPER_CHECKPOINT_NAME, False), (COMPACT_CHECKPOINT_NAME, True)])
 def test_shipped_checkpoints_are_the_released_presets(name, compact):
     # Guards the names: reproduce.py writes these folders from these presets.
     shipped = GCNRefineConfig.from_pretrained(SHIPPED_CHECKPOINTS_DIR / name).to_dict()
@@ -52,3 +53,11 @@ def test_shipped_checkpoints_are_the_released_presets(name, compact):
     fields = ("joint_channels", "part_channels", "fusion_channels", "non_local_channels", "predict_residual",
               "in_channels", "num_frames")
     assert {f: shipped[f] for f in fields} == {f: preset[f] for f in fields}
+
+
+def test_default_checkpoint_is_the_long_range_lifter_bank_refiner():
+    """README "One refiner for every lifter": long_range with the frozen 9-frame ridge map, confidence optional."""
+    shipped = GCNRefineConfig.from_pretrained(SHIPPED_CHECKPOINTS_DIR / DEFAULT_CHECKPOINT_NAME)
+    assert shipped.architecture == "long_range" and shipped.window_linear and shipped.window_linear_frames == 9
+    assert shipped.in_channels == 4 and shipped.predict_residual and not shipped.causal
+    assert shipped.receptive_field == 81
