@@ -53,30 +53,11 @@ def random_flip_and_rotate(
     tensors' device, so it fits as ``train(batch_transform=...)``. Returns a new dict; other keys are
     passed through.
     """
-    if not isinstance(batch, Mapping):
-        raise ValueError(f"batch: expected a mapping of tensors, got {type(batch).__name__}")
     if not 0.0 <= flip_prob <= 1.0:
         raise ValueError(f"flip_prob: expected a probability in [0, 1], got {flip_prob!r}")
     if not 0.0 <= max_tilt_degrees <= 90.0:
         raise ValueError(f"max_tilt_degrees: expected a value in [0, 90], got {max_tilt_degrees!r}")
-    if isinstance(keys, str) or not keys:
-        raise ValueError(f"keys: expected a non-empty sequence of batch keys, got {keys!r}")
-    size = None
-    for key in keys:
-        if key not in batch:
-            raise ValueError(f"keys: {key!r} is not in the batch (keys {sorted(batch)})")
-        x = batch[key]
-        if not torch.is_tensor(x) or not x.is_floating_point():
-            raise ValueError(f"batch[{key!r}]: expected a floating-point tensor, got {type(x).__name__}")
-        # 2D keypoints can be mirrored but not rotated without a camera, so rotate needs 3D.
-        if x.ndim < 3 or x.shape[-2] != layout.num_joints or x.shape[-1] not in ((3,) if rotate else (2, 3)):
-            want = f"(B, ..., {layout.num_joints}, {3 if rotate else '2 or 3'})"
-            raise ValueError(f"batch[{key!r}]: expected shape {want}, got {tuple(x.shape)}")
-        if size is not None and x.shape[0] != size:
-            raise ValueError(
-                f"batch[{key!r}]: expected batch size {size} like the other keys, got {x.shape[0]}"
-            )
-        size = x.shape[0]
+    size = _check_batch(batch, keys, layout, (3,) if rotate else (2, 3))
 
     # Draw in a fixed order from the generator's own device: the same seed gives the same
     # augmentation on CPU and GPU, and a CPU generator also serves CUDA tensors.
@@ -103,6 +84,31 @@ def random_flip_and_rotate(
     return out
 
 
+def _check_batch(
+    batch: Mapping[str, Any], keys: Sequence[str], layout: SkeletonLayout, last: tuple[int, ...] = (3,)
+) -> int:
+    """The batch size of ``batch[keys]``: floating-point ``(B, ..., J, C)`` tensors with C in ``last``
+    and one B; a clear error naming the key otherwise."""
+    if not isinstance(batch, Mapping):
+        raise ValueError(f"batch: expected a mapping of tensors, got {type(batch).__name__}")
+    if isinstance(keys, str) or not keys:
+        raise ValueError(f"keys: expected a non-empty sequence of batch keys, got {keys!r}")
+    size = None
+    for key in keys:
+        if key not in batch:
+            raise ValueError(f"keys: {key!r} is not in the batch (keys {sorted(batch)})")
+        x = batch[key]
+        if not torch.is_tensor(x) or not x.is_floating_point():
+            raise ValueError(f"batch[{key!r}]: expected a floating-point tensor, got {type(x).__name__}")
+        if x.ndim < 3 or x.shape[-2] != layout.num_joints or x.shape[-1] not in last:
+            want = f"(B, ..., {layout.num_joints}, {' or '.join(map(str, last))})"
+            raise ValueError(f"batch[{key!r}]: expected shape {want}, got {tuple(x.shape)}")
+        if size is not None and x.shape[0] != size:
+            raise ValueError(f"batch[{key!r}]: expected batch size {size} like the other keys, got {x.shape[0]}")
+        size = x.shape[0]
+    return size
+
+
 def _uniform(size, generator: torch.Generator, low: float, high: float) -> torch.Tensor:
     return low + (high - low) * torch.rand(size, generator=generator, device=generator.device, dtype=torch.float64)
 
@@ -123,10 +129,8 @@ def scale_bones(
     """
     if not 0.0 <= std <= 1.0:
         raise ValueError(f"std: expected a log-scale standard deviation in [0, 1], got {std!r}")
-    first = batch[keys[0]]
-    size, joints = first.shape[0], first.shape[-2]
-    if joints != layout.num_joints:
-        raise ValueError(f"batch[{keys[0]!r}]: expected {layout.num_joints} joints, got {joints}")
+    size = _check_batch(batch, keys, layout)
+    joints = layout.num_joints
     if any(p >= c for c, p in enumerate(layout.parents) if p >= 0):
         raise ValueError("layout: expected every parent to come before its children")
     noise = torch.randn((size, joints), generator=generator, device=generator.device, dtype=torch.float64)
@@ -160,8 +164,12 @@ def change_speed(
     low, high = speed_range
     if not 0.0 < low <= high:
         raise ValueError(f"speed_range: expected 0 < low <= high, got {speed_range!r}")
-    first = batch[keys[0]]
-    size, frames = first.shape[0], first.shape[1]
+    if isinstance(keys, str) or not keys or any(k not in batch or not torch.is_tensor(batch[k]) for k in keys):
+        raise ValueError(f"keys: expected batch keys of tensors, got {keys!r} (batch keys {sorted(batch)})")
+    size, frames = batch[keys[0]].shape[:2]
+    for key in keys:
+        if batch[key].ndim < 2 or tuple(batch[key].shape[:2]) != (size, frames):
+            raise ValueError(f"batch[{key!r}]: expected leading (B, T) = {(size, frames)}, got {tuple(batch[key].shape)}")
     speed = torch.exp(_uniform(size, generator, math.log(low), math.log(high)))  # (B,)
     centre = (frames - 1) / 2
     offsets = torch.arange(frames, dtype=torch.float64, device=speed.device) - centre
@@ -202,8 +210,11 @@ def drop_joints(
         raise ValueError(f"max_joints: expected a value in [1, {layout.num_joints - 1}], got {max_joints!r}")
     if not 1 <= span_range[0] <= span_range[1]:
         raise ValueError(f"span_range: expected 1 <= low <= high frames, got {span_range!r}")
+    size = _check_batch(batch, ("poses_3d",), layout)
     poses = batch["poses_3d"]
-    size, frames, joints = poses.shape[:3]
+    if poses.ndim != 4:
+        raise ValueError(f"batch['poses_3d']: expected shape (B, T, {layout.num_joints}, 3), got {tuple(poses.shape)}")
+    frames, joints = poses.shape[1:3]
     device = generator.device
     chosen = torch.rand(size, generator=generator, device=device) < probability  # (B,)
     count = torch.randint(1, max_joints + 1, (size,), generator=generator, device=device)

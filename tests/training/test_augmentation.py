@@ -73,3 +73,13 @@ def test_drop_joints_freezes_input_joints_and_zeroes_their_confidence():
     assert torch.equal(out["poses_3d"][keep], batch["poses_3d"][keep])
     untouched = drop_joints({"poses_3d": batch["poses_3d"]}, torch.Generator(), probability=0.0)
     assert torch.equal(untouched["poses_3d"], batch["poses_3d"])
+
+
+def test_augmentations_name_a_bad_batch():
+    g = torch.Generator()
+    with pytest.raises(ValueError, match=r"keys: 'labels' is not in the batch"):
+        scale_bones({"poses_3d": torch.zeros(2, 3, 17, 3)}, g)
+    with pytest.raises(ValueError, match=r"batch\['poses_3d'\]: expected shape \(B, \.\.\., 17, 3\), got \(2, 3, 16, 3\)"):
+        drop_joints({"poses_3d": torch.zeros(2, 3, 16, 3)}, g)
+    with pytest.raises(ValueError, match=r"batch\['labels'\]: expected leading \(B, T\) = \(2, 3\), got \(2, 4, 17, 3\)"):
+        change_speed({"poses_3d": torch.zeros(2, 3, 17, 3), "labels": torch.zeros(2, 4, 17, 3)}, g)
