@@ -24,16 +24,14 @@ Input files (plain arrays, read with ``np.load(allow_pickle=False)``; this modul
   it with :func:`write_cameras_npz`. Lens distortion is not represented (the 2D pixels are used as
   given).
 
-VideoPose3D's ``.npz`` files store nested dicts, i.e. pickle. Convert them once, on your own
-trusted copies, with numpy (the only place pickle is involved, under your control)::
+VideoPose3D's ``.npz`` files store nested dicts, i.e. pickle, which this module never reads. Write the
+plain files from where those dicts are built instead: VideoPose3D's ``data/prepare_data_h36m.py`` holds
+``output`` (3D, subject -> action -> positions) and ``output_2d_poses`` before it saves them, so add
+there::
 
-    import numpy as np
     from dataset_scripts.h36m import flatten_positions, write_cameras_npz
-    d3 = np.load("data_3d_h36m.npz", allow_pickle=True)["positions_3d"].item()
-    np.savez("data_3d_h36m_plain.npz", **flatten_positions(d3))
-    d2 = np.load("data_2d_h36m_gt.npz", allow_pickle=True)
-    np.savez("data_2d_h36m_gt_plain.npz", **flatten_positions(d2["positions_2d"].item()),
-             **{"metadata/layout_name": d2["metadata"].item()["layout_name"]})
+    np.savez("data_3d_h36m_plain.npz", **flatten_positions(output))
+    # and likewise for the 2D dict, adding "metadata/layout_name": "h36m"
     # in a VideoPose3D checkout:
     from common.h36m_dataset import h36m_cameras_extrinsic_params, h36m_cameras_intrinsic_params
     write_cameras_npz(h36m_cameras_intrinsic_params, h36m_cameras_extrinsic_params, "h36m_cameras.npz")

@@ -77,11 +77,10 @@ def _refusal_message(path: Path, reason: str) -> str:
     return (
         f"checkpoint {str(path)!r} {legacy}holds pickled Python objects besides tensors, which "
         f"torch.load(weights_only=True) refuses (torch: {reason}). Unpickling arbitrary objects can run code, "
-        "so this loader never does it. Re-save only the weights once, on a trusted machine: "
-        "ckpt = torch.load(path, map_location='cpu', weights_only=False); "
-        "torch.save({'state_dict': ckpt['state_dict']}, 'ckpt_semgcn_weights.pth.tar') "
-        "(torch's default zip format), then convert that file. If you trust the file, you can instead "
-        "allow-list exactly the refused globals with load_semgcn_checkpoint(path, safe_globals=[...])."
+        "so this loader never does it. Either export the weights alone from the environment that trained the "
+        "model (torch.save({'state_dict': model.state_dict()}, 'ckpt_semgcn_weights.pth.tar'), torch's default "
+        "zip format) and convert that file, or, if you trust the file, allow-list exactly the refused globals "
+        "with load_semgcn_checkpoint(path, safe_globals=[...])."
     )
 
 

@@ -365,7 +365,7 @@ def test_converter_names_missing_unexpected_and_misshapen_keys():
         semgcn_from_state_dict({**state, "gconv_output.bias": [0.0, 0.0, 0.0]})
 
 
-def test_converter_refuses_a_legacy_pickle_with_how_to_resave(tmp_path):
+def test_converter_refuses_a_legacy_pickle_and_says_how_to_export_weights(tmp_path):
     path = tmp_path / "ckpt_semgcn.pth.tar"
     # Legacy (non-zip) format holding an object weights_only refuses, as the upstream file does (here a
     # numpy scalar, a common way for a training script's "best error" to end up in its checkpoint).
@@ -378,8 +378,8 @@ def test_converter_refuses_a_legacy_pickle_with_how_to_resave(tmp_path):
         load_semgcn_checkpoint(path)
     message = str(info.value)
     assert str(path) in message and "legacy (non-zip)" in message and "weights_only=True" in message
-    assert "trusted machine" in message
-    assert "torch.save({'state_dict': ckpt['state_dict']}, 'ckpt_semgcn_weights.pth.tar')" in message
+    assert "torch.save({'state_dict': model.state_dict()}, 'ckpt_semgcn_weights.pth.tar')" in message
+    assert "safe_globals=" in message and "weights_only=False" not in message  # no unpickling recipe
     assert "Unsupported global" in message  # torch's reason is passed on
     assert isinstance(info.value.__cause__, pickle.UnpicklingError)
     with pytest.raises(ValueError, match="legacy"):
