@@ -9,6 +9,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..data.real_detections import REAL
 from ..data.virtual_cameras import VirtualCameraSettings
 from ..recipes.backbone import BackboneSettings, run_backbone
 from ..recipes.virtual_views import write_virtual_predictions
@@ -76,7 +77,7 @@ def _run_cli(args: argparse.Namespace) -> int:
             options.data,
             options.out,
             options.virtual_settings(),
-            presets=settings.train_presets,
+            presets=[p for p in settings.train_presets if p != REAL],  # real detections: filmed cameras only
             limit=settings.limit,
         )
         (Path(options.out) / "backbone_metrics.json").write_text(json.dumps(metrics, indent=2))

@@ -12,7 +12,7 @@ code, so this module stores the same dict as plain float32 arrays, one per seque
 (``positions_3d/S1/Walking/0`` is camera 0 of action "Walking" of subject "S1"). Subject and action
 names must be non-empty and may not contain "/"; camera indices run 0..n-1 in list order. Files are
 read with ``np.load(allow_pickle=False)``; a file in the pickled reference format is refused with a
-message giving the one-time conversion.
+message saying how to export plain arrays instead.
 
 ``predictions_to_dataset``/``dataset_to_predictions`` convert to and from a ``datasets.Dataset`` with
 one row per sequence: ``subject``, ``action``, ``camera`` (int) and ``poses_3d_pred``
@@ -48,9 +48,9 @@ Predictions = dict[str, dict[str, list[np.ndarray]]]
 
 
 _CONVERSION_HINT = (
-    "To convert a file in the reference tools' pickled format once, in a trusted environment: "
-    "positions = np.load(path, allow_pickle=True)['positions_3d'].item(); "
-    "modeling_gcnrefine.predictions.save_predictions('converted.npz', positions)."
+    "Export it from the tool that computed it instead: pass its positions_3d dict (subject -> action -> "
+    "list over cameras of (T, 17, 3) arrays) to modeling_gcnrefine.predictions.save_predictions, or write one "
+    "float array per sequence under keys 'positions_3d/<subject>/<action>/<camera>'."
 )
 
 
@@ -60,20 +60,21 @@ def _check_name(what: str, name: object) -> str:
     return name
 
 
-def _check_poses(what: str, poses: object) -> np.ndarray:
-    """``poses`` as float32 ``(T, 17, 3)`` with T >= 1 and finite values, else ValueError."""
+def _check_poses(what: str, poses: object, missing_cameras: bool = False) -> np.ndarray:
+    """``poses`` as float32 ``(T, 17, 3)`` with T >= 1 and finite values (or, with ``missing_cameras``,
+    all NaN), else ValueError."""
     array = np.asarray(poses)
     if array.ndim != 3 or array.shape[1:] != (NUM_JOINTS, 3) or array.shape[0] < 1:
         raise ValueError(f"{what}: expected shape (T, {NUM_JOINTS}, 3) with T >= 1, got {array.shape}")
     if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
         raise ValueError(f"{what}: expected a float array, got dtype {array.dtype}")
     array = array.astype(np.float32)
-    if not np.isfinite(array).all():
+    if not np.isfinite(array).all() and not (missing_cameras and np.isnan(array).all()):
         raise ValueError(f"{what}: expected finite values, got NaN or inf")
     return array
 
 
-def _check_predictions(positions_3d: object) -> Predictions:
+def _check_predictions(positions_3d: object, missing_cameras: bool = False) -> Predictions:
     """Validated copy of the nested dict, arrays as float32."""
     if not isinstance(positions_3d, Mapping) or not positions_3d:
         raise ValueError(
@@ -94,7 +95,9 @@ def _check_predictions(positions_3d: object) -> Predictions:
                 raise ValueError(
                     f"{where}: expected a non-empty list over cameras, got {type(cameras).__name__}"
                 )
-            checked[subject][action] = [_check_poses(f"{where}[{i}]", p) for i, p in enumerate(cameras)]
+            checked[subject][action] = [
+                _check_poses(f"{where}[{i}]", p, missing_cameras) for i, p in enumerate(cameras)
+            ]
     return checked
 
 
@@ -102,15 +105,19 @@ def save_predictions(
     path: str | os.PathLike,
     positions_3d: Mapping[str, Mapping[str, Sequence[np.ndarray]]],
     overwrite: bool = False,
+    missing_cameras: bool = False,
 ) -> Path:
     """Write predictions to an ``.npz`` of plain float32 arrays (key scheme in the module docstring).
+
+    ``missing_cameras``: an all-NaN entry stands for a camera with no prediction (cameras are numbered
+    by list position, so one in the middle cannot be left out); refused otherwise.
 
     Never overwrites an existing file unless ``overwrite``; writes a temporary file in the same folder
     and moves it into place with ``os.replace``, so readers never see a half-written file.
     Returns the path written.
     """
     path = Path(path)
-    checked = _check_predictions(positions_3d)
+    checked = _check_predictions(positions_3d, missing_cameras)
     arrays = {
         f"{PREFIX}/{subject}/{action}/{camera}": poses
         for subject, actions in checked.items()
@@ -125,8 +132,10 @@ def save_predictions(
     return write_atomic(path, writer, overwrite=overwrite)
 
 
-def load_predictions(path: str | os.PathLike) -> Predictions:
+def load_predictions(path: str | os.PathLike, missing_cameras: bool = False) -> Predictions:
     """Read a file written by :func:`save_predictions` (``np.load(allow_pickle=False)``).
+
+    ``missing_cameras``: accept all-NaN entries (cameras without a prediction, see :func:`save_predictions`).
 
     Returns ``{subject: {action: [camera 0 (T, 17, 3) float32, camera 1, ...]}}`` in file order.
     Raises ValueError naming the path for pickled or object-array files (with the one-time
@@ -167,7 +176,7 @@ def load_predictions(path: str | os.PathLike) -> Predictions:
                 ) from err
             subject, action, camera = match.group(1), match.group(2), int(match.group(3))
             cameras.setdefault(subject, {}).setdefault(action, {})[camera] = _check_poses(
-                f"{path}:{key}", array
+                f"{path}:{key}", array, missing_cameras
             )
     if not cameras:
         raise ValueError(

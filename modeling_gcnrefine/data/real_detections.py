@@ -226,6 +226,13 @@ def _check_fit(keypoints: np.ndarray, truth: np.ndarray, image_size, where: str)
         )
 
 
+def covered_sequences(sequences, path: str | os.PathLike | None = None) -> list:
+    """The sequences (in their order) that the real detections file covers: the filmed SS1/SS2 videos
+    are a few of the training sequences, so training on them takes these only."""
+    detections = load_real_detections(path)
+    return [s for s in sequences if (s.subject, s.action, int(s.camera)) in detections]
+
+
 def check_coverage(sequences, path: str | os.PathLike | None = None) -> None:
     """Raise ``ValueError`` unless the real detections file covers every sequence (checked before long
     runs, which would otherwise stop at the first uncovered one)."""

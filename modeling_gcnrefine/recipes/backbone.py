@@ -6,7 +6,9 @@ wrong where joints are hidden. This module produces them honestly:
 - lifters are trained on SS1 + SS2 with the occlusion-naive ``visible_only`` detections (like the
   published lifters, trained on clean Human3.6M detections, they never see occlusion errors);
 - predictions for SS1/SS2 sequences come from out-of-fold lifters (actions split in two folds; the
-  lifter trained on one fold predicts the other), never from a lifter that saw the sequence;
+  lifter trained on one fold predicts the other), never from a lifter that saw the sequence; with
+  ``fold_by="subject"`` the folds are the subjects, so each prediction comes from a lifter that never
+  saw that subject, its scene or its cameras, as the test subject's do;
 - predictions for SS3 (the test subject) come from a lifter trained on all of SS1 + SS2.
 
 With ``BackboneSettings.pretrained_lifter`` (the paper's protocol) no lifter is trained: one lifter
@@ -33,7 +35,7 @@ from tqdm.auto import tqdm
 from ..data.augmentation import random_flip_and_rotate
 from ..data.blendmimic3d import load_blendmimic3d
 from ..data.predictions import load_predictions, save_predictions
-from ..data.real_detections import REAL, check_coverage
+from ..data.real_detections import REAL, check_coverage, covered_sequences
 from ..data.sequences import CameraSequence, camera_sequences, detect, detection_presets, root_relative
 from ..data.virtual_cameras import VirtualCameraSettings, action_filmings, virtual_sequences
 from ..data.windows import LifterChunks
@@ -55,8 +57,19 @@ FOLDS = ("fold0", "fold1")
 FULL = "full"
 
 
-def assign_folds(sequences: Sequence[CameraSequence]) -> list[int]:
-    """Fold (0 or 1) of each sequence: whole motions, alternating in sorted order within each subject."""
+FOLD_SCHEMES = ("motion", "subject")
+
+
+def assign_folds(sequences: Sequence[CameraSequence], by: str = "motion") -> list[int]:
+    """Fold (0 or 1) of each sequence: whole motions, alternating in sorted order within each subject
+    (``by="motion"``), or whole subjects, the first in sorted order being fold 0 (``by="subject"``)."""
+    if by not in FOLD_SCHEMES:
+        raise ValueError(f"fold_by: expected one of {FOLD_SCHEMES}, got {by!r}")
+    if by == "subject":
+        subjects = sorted({s.subject for s in sequences})
+        if len(subjects) != len(FOLDS):
+            raise ValueError(f"fold_by: 'subject' needs exactly {len(FOLDS)} training subjects, got {subjects}")
+        return [subjects.index(s.subject) for s in sequences]
     motions = sorted({s.motion for s in sequences})
     by_subject: dict[str, list[tuple[str, str]]] = {}
     for motion in motions:
@@ -104,8 +117,8 @@ class BackboneSettings:
     train_presets: tuple[str, ...] = field(
         default=("occluded", "visible_only"),
         metadata=_help(
-            "detection presets of the SS1/SS2 (out-of-fold) prediction files (simulator presets; 'real' needs "
-            "real detections of every sequence, which the shared file has for SS3 only)"
+            "detection presets of the SS1/SS2 (out-of-fold) prediction files (simulator presets, or 'real': "
+            "the filmed SS1/SS2 videos only, the other cameras of their actions stored as NaN)"
         ),
     )
     test_presets: tuple[str, ...] = field(
@@ -127,6 +140,14 @@ class BackboneSettings:
         default=0,  # not in VideoPose3D: new viewpoints against a fixed-camera bias
         metadata=_help(
             "virtual camera views per action added to each lifter's training motions (0: the real cameras only)"
+        ),
+    )
+    fold_by: str = field(
+        default="motion",  # not in the paper: the paper's lifters never saw BlendMimic3D at all
+        metadata=_help(
+            "how SS1/SS2 are split for the out-of-fold predictions: 'motion' (actions alternate within each "
+            "subject) or 'subject' (the lifter trained on SS1 predicts SS2 and back: an unseen subject, scene "
+            "and cameras, as SS3 is for the full lifter)"
         ),
     )
     pretrained_lifter: str | None = field(
@@ -154,6 +175,8 @@ class BackboneSettings:
         for name in ("train_presets", "test_presets"):
             check_sequence(name, getattr(self, name), non_empty=True, choices=detection_presets())
         check_path("pretrained_lifter", self.pretrained_lifter, optional=True)
+        if self.fold_by not in FOLD_SCHEMES:
+            raise ValueError(f"fold_by: expected one of {FOLD_SCHEMES}, got {self.fold_by!r}")
 
 
 def _training_arguments(output_dir: Path, settings: BackboneSettings, has_eval: bool):
@@ -241,6 +264,14 @@ def saved_pretrained_lifter(out_dir: str | Path) -> str | None:
     return json.loads(saved_path.read_text()).get("settings", {}).get("pretrained_lifter")
 
 
+def saved_fold_by(out_dir: str | Path) -> str:
+    """The ``fold_by`` a backbone folder was written with ('motion' for folders written before it existed)."""
+    saved_path = Path(out_dir) / "backbone_metrics.json"
+    if not saved_path.exists():
+        return "motion"
+    return json.loads(saved_path.read_text()).get("settings", {}).get("fold_by", "motion")
+
+
 def fold_lifters(out_dir: str | Path) -> list:
     """The lifters that predicted fold 0 and fold 1 motions of a finished backbone folder: its trained
     fold lifters (``best/`` if there is one), or twice the pretrained lifter it was run with."""
@@ -259,7 +290,8 @@ def fold_lifters(out_dir: str | Path) -> list:
 
 
 def _check_same_lifter(out_dir: Path, settings: BackboneSettings) -> None:
-    """Refuse to mix prediction files of a trained and a pretrained lifter (or of two pretrained ones)."""
+    """Refuse to mix prediction files of a trained and a pretrained lifter (or of two pretrained ones, or
+    of two fold schemes)."""
     if not (out_dir / "backbone_metrics.json").exists():
         return
     saved = saved_pretrained_lifter(out_dir)
@@ -267,6 +299,11 @@ def _check_same_lifter(out_dir: Path, settings: BackboneSettings) -> None:
         raise ValueError(
             f"pretrained_lifter: {out_dir / 'backbone_metrics.json'} was written with {saved!r}, "
             f"got {settings.pretrained_lifter!r}; use another --out folder"
+        )
+    if saved_fold_by(out_dir) != settings.fold_by:
+        raise ValueError(
+            f"fold_by: {out_dir / 'backbone_metrics.json'} was written with {saved_fold_by(out_dir)!r}, "
+            f"got {settings.fold_by!r}; use another --out folder"
         )
 
 
@@ -311,18 +348,36 @@ def prediction_path(out_dir: Path, split: str, preset: str, seed: int) -> Path:
     return out_dir / "predictions" / f"{split}_{preset}_seed{seed}.npz"
 
 
-def _save(path: Path, sequences: Sequence[CameraSequence], predictions: Sequence[np.ndarray]) -> None:
+def _save(
+    path: Path,
+    sequences: Sequence[CameraSequence],
+    predictions: Sequence[np.ndarray],
+    all_sequences: Sequence[CameraSequence] | None = None,
+) -> None:
+    """Write ``positions_3d``. With ``all_sequences`` (a superset, e.g. every training sequence when only
+    the filmed ones have real detections), a camera of a written action that ``sequences`` lack is stored
+    as all NaN: the file numbers cameras by list position, and NaN says "no prediction" (a lifter's own
+    output is finite; missing detections are interpolated before lifting)."""
 
+    pairs = list(zip(sequences, predictions))
+    if all_sequences is not None:
+        written = {s.key for s in sequences}
+        actions = {(s.subject, s.action) for s in sequences}
+        pairs += [
+            (s, np.full((len(s.poses_3d), *s.poses_3d.shape[1:]), np.nan, np.float32))
+            for s in all_sequences
+            if (s.subject, s.action) in actions and s.key not in written
+        ]
     positions: dict[str, dict[str, list[np.ndarray]]] = {}
     cameras: dict[tuple[str, str], list[int]] = {}
-    for s, p in sorted(zip(sequences, predictions), key=lambda item: item[0].key):
+    for s, p in sorted(pairs, key=lambda item: item[0].key):
         positions.setdefault(s.subject, {}).setdefault(s.action, []).append(p)
         cameras.setdefault((s.subject, s.action), []).append(s.camera)
     # The file numbers cameras by list position: refuse an action whose cameras are not exactly 0..n-1.
     for (subject, action), found in cameras.items():
         if found != list(range(len(found))):
             raise ValueError(f"sequences: {subject}/{action} has cameras {found}; expected 0..{len(found) - 1}")
-    save_predictions(path, positions, overwrite=True)
+    save_predictions(path, positions, overwrite=True, missing_cameras=all_sequences is not None)
 
 
 def run_backbone(source: str | Path | None, out_dir: str | Path, settings: BackboneSettings | None = None) -> dict:
@@ -346,10 +401,12 @@ def run_backbone(source: str | Path | None, out_dir: str | Path, settings: Backb
     train_sequences = camera_sequences(dataset["train"], settings.limit)
     test_sequences = camera_sequences(dataset["test"], settings.limit)
     # Real detections exist for the filmed sequences only: fail before the lifters train, not after.
-    for presets, sequences in ((settings.train_presets, train_sequences), (settings.test_presets, test_sequences)):
-        if REAL in presets:
-            check_coverage(sequences)
-    folds = assign_folds(train_sequences)
+    # SS3 is filmed whole; of SS1/SS2 only a few videos are, and those alone get 'real' predictions.
+    if REAL in settings.test_presets:
+        check_coverage(test_sequences)
+    if REAL in settings.train_presets and not covered_sequences(train_sequences):
+        check_coverage(train_sequences)  # none covered: its error names what the file does cover
+    folds = assign_folds(train_sequences, settings.fold_by)
     fold_of = dict(zip((s.motion for s in train_sequences), folds))
     filmings = action_filmings(dataset["train"], settings.limit)
     # Unseen viewpoints of the held-out motions measure how a lifter copes with a new camera.
@@ -390,9 +447,12 @@ def run_backbone(source: str | Path | None, out_dir: str | Path, settings: Backb
     for split, preset, seed in tqdm(jobs, desc="backbone predictions"):
         path = prediction_path(out_dir, split, preset, seed)
         sequences = train_sequences if split == "train" else test_sequences
+        if split == "train" and preset == REAL:
+            sequences = covered_sequences(sequences)
         if path.exists():  # finished earlier: reuse the file (resumable runs)
 
-            predictions = aligned_predictions(load_predictions(path), sequences, path.name)
+            saved = load_predictions(path, missing_cameras=split == "train" and preset == REAL)
+            predictions = aligned_predictions(saved, sequences, path.name)
         elif split == "train":
             # Out of fold: the lifter trained on the other fold predicts each sequence.
             predictions = [lift_sequence(lifters[FOLDS[1 - f]], s, preset, seed) for s, f in zip(sequences, folds)]
@@ -403,6 +463,6 @@ def run_backbone(source: str | Path | None, out_dir: str | Path, settings: Backb
         else:
             metrics.setdefault("train_oof_mpjpe_mm", {})[f"{preset}_seed{seed}"] = mpjpe_mm(predictions, sequences)
         if not path.exists():
-            _save(path, sequences, predictions)
+            _save(path, sequences, predictions, train_sequences if split == "train" and preset == REAL else None)
     (out_dir / "backbone_metrics.json").write_text(json.dumps(metrics, indent=2))
     return metrics

@@ -86,7 +86,7 @@ def train_lifter_folder(
         train_part, held_out = sequences, []
     else:
         fold = int(actions_fold)
-        folds = assign_folds(sequences)
+        folds = assign_folds(sequences, settings.fold_by)
         train_part = [s for s, f in zip(sequences, folds) if f == fold]
         held_out = [s for s, f in zip(sequences, folds) if f != fold]
     if not train_part:

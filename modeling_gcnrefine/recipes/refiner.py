@@ -23,7 +23,7 @@ from ..configuration_gcnrefine import GCNRefineConfig
 from ..data.augmentation import change_speed, drop_joints, random_flip_and_rotate, scale_bones
 from ..data.blendmimic3d import load_blendmimic3d
 from ..data.predictions import load_predictions
-from ..data.real_detections import REAL
+from ..data.real_detections import REAL, covered_sequences
 from ..data.sequences import CameraSequence, camera_sequences, detect, detection_presets
 from ..data.virtual_cameras import action_filmings, load_settings, virtual_sequences
 from ..data.windows import RefinerSequences, RefinerWindows
@@ -81,7 +81,8 @@ class RefinerDataSettings:
         default=(),  # not in the paper: new viewpoints of SS1/SS2 (virtual_cameras.py)
         metadata=_help(
             "detection seeds of the backbone's virtual-view prediction files virtual_<preset>_seed<seed>.npz "
-            "(`gcnrefine backbone --virtual-views N`) to add, in training and validation alike"
+            "(`gcnrefine backbone --virtual-views N`) to add, in training and validation alike (every preset "
+            "but 'real', which exists for filmed cameras only)"
         ),
     )
     rotate: bool = field(
@@ -127,11 +128,6 @@ class RefinerDataSettings:
         check_sequence("presets", self.presets, non_empty=True, choices=detection_presets())
         check_sequence("seeds", self.seeds, non_empty=True, minimum=0)
         check_sequence("virtual_seeds", self.virtual_seeds, minimum=0)
-        if REAL in self.presets and self.virtual_seeds:
-            raise ValueError(
-                f"presets / virtual_seeds: the 'real' detections exist for filmed cameras only, not virtual views; "
-                f"got presets {self.presets!r} with virtual_seeds {self.virtual_seeds!r}"
-            )
         for name in ("val_subjects", "subjects"):
             check_sequence(name, getattr(self, name))
         check_int("val_motions_per_subject", self.val_motions_per_subject, 0)
@@ -258,12 +254,17 @@ def _add_backbone(folder: Path, tag: str, sequences, filmings, views_by_settings
         if views is None:
             views = virtual_sequences(filmings, virtual)
             views_by_settings.append((virtual, views))
-        files += [(views, "virtual", preset, seed) for preset in settings.presets for seed in settings.virtual_seeds]
+        # Real detections exist for filmed cameras only, never for virtual views.
+        simulated = [p for p in settings.presets if p != REAL]
+        files += [(views, "virtual", preset, seed) for preset in simulated for seed in settings.virtual_seeds]
     for group, split, preset, seed in files:
+        if split == "train" and preset == REAL:  # the filmed SS1/SS2 videos only (the file's NaN cameras)
+            group = covered_sequences(group)
         path = prediction_path(folder, split, preset, seed)
         if not path.exists():
             raise ValueError(f"backbone_dir: expected {path} (run `gcnrefine backbone` first), not found")
-        for s, predicted in zip(group, aligned_predictions(load_predictions(path), group, path.name)):
+        saved = load_predictions(path, missing_cameras=preset == REAL)
+        for s, predicted in zip(group, aligned_predictions(saved, group, path.name)):
             _, confidence = detect(s, preset, seed)  # deterministic: the same detections the backbone saw
             part = val if s.motion in held_out else train
             part.inputs.append(predicted)

@@ -30,6 +30,7 @@ from .backbone import (
     lift_sequence,
     mpjpe_mm,
     prediction_path,
+    saved_fold_by,
 )
 
 
@@ -64,7 +65,7 @@ def write_virtual_predictions(
     filmings = action_filmings(dataset["train"], limit)
     if any(f.subject == "SS3" for f in filmings):
         raise ValueError("dataset: the train split holds SS3, the test subject; refusing to film it")
-    folds = dict(zip([f.motion for f in filmings], assign_folds(filmings)))
+    folds = dict(zip([f.motion for f in filmings], assign_folds(filmings, saved_fold_by(backbone_dir))))
     sequences = virtual_sequences(filmings, settings)
     metrics = {}
     for preset in tqdm(presets, desc="virtual views"):

@@ -181,11 +181,11 @@ def test_detections_that_do_not_fit_the_sequence_are_refused(tmp_path):
         real_detections(mirrored, path)
 
 
-def test_settings_accept_the_real_preset_but_not_for_virtual_views():
-    BackboneSettings(test_presets=("real", "realistic"))
+def test_settings_accept_the_real_preset():
+    BackboneSettings(test_presets=("real", "realistic"), train_presets=("real", "occluded"))
     RefinerDataSettings(presets=("real",))
-    with pytest.raises(ValueError, match="virtual views"):
-        RefinerDataSettings(presets=("real",), virtual_seeds=(0,))
+    # Virtual views take the simulated presets only; the real files still join from filmed cameras.
+    RefinerDataSettings(presets=("real", "occluded"), virtual_seeds=(0,))
     with pytest.raises(ValueError, match="test_presets"):
         BackboneSettings(test_presets=("imaginary",))
 

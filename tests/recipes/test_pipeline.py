@@ -46,6 +46,17 @@ def test_folds_keep_motions_together_and_split_every_subject():
         assert {f for s, f in zip(sequences, folds) if s.subject == subject} == {0, 1}
 
 
+def test_folds_by_subject_put_each_subject_in_its_own_fold():
+    sequences = [fake_sequence(s, a, c) for s in ("SS2", "SS1") for a in ("A", "B") for c in range(2)]
+    assert assign_folds(sequences, "subject") == [1] * 4 + [0] * 4
+    with pytest.raises(ValueError, match=r"fold_by: 'subject' needs exactly 2 training subjects, got \['SS1'\]"):
+        assign_folds(sequences[4:], "subject")
+    with pytest.raises(ValueError, match=r"fold_by: expected one of \('motion', 'subject'\), got 'camera'"):
+        assign_folds(sequences, "camera")
+    with pytest.raises(ValueError, match=r"fold_by: expected one of \('motion', 'subject'\), got 'camera'"):
+        BackboneSettings(fold_by="camera")
+
+
 def test_detection_seed_is_stable_and_distinct():
     a, b = fake_sequence("SS1", "A", 0), fake_sequence("SS1", "A", 1)
     assert detection_seed(0, a) == detection_seed(0, fake_sequence("SS1", "A", 0))
@@ -106,6 +117,11 @@ def test_backbone_writes_out_of_fold_predictions(backbone_dir, blendmimic3d_dir)
     # A second run reuses the finished lifters and files (resumable) and gives the same numbers.
     again = run_backbone(blendmimic3d_dir, out, _settings(metrics))
     assert again["test_mpjpe_mm"] == metrics["test_mpjpe_mm"]
+    # Predictions of another fold scheme never join the folder.
+    other = _settings(metrics)
+    other.fold_by = "subject"
+    with pytest.raises(ValueError, match=r"fold_by: .*backbone_metrics\.json was written with 'motion', got 'subject'"):
+        run_backbone(blendmimic3d_dir, out, other)
 
 
 def test_lifter_views_add_virtual_cameras_to_lifter_training(backbone_dir, blendmimic3d_dir, tmp_path):
@@ -331,6 +347,54 @@ def test_pretrained_lifter_predicts_everything_without_training(backbone_dir, bl
     settings.pretrained_lifter = str(tmp_path / "bad")
     with pytest.raises(ValueError, match=r"pretrained_lifter: expected a lifter of 17 joints.*\(17, 3, 3\)"):
         run_backbone(blendmimic3d_dir, tmp_path / "other", settings)
+
+
+def test_real_training_detections_cover_the_filmed_cameras_only(blendmimic3d_dir, tmp_path, monkeypatch):
+    """Of SS1/SS2 only a few videos were filmed: those sequences get 'real' predictions, the other
+    cameras of their actions are NaN in the file, and the refiner takes the filmed ones alone."""
+    from modeling_gcnrefine.data.blendmimic3d import load_blendmimic3d
+    from modeling_gcnrefine.data.sequences import camera_sequences
+    from modeling_gcnrefine.lifting import LifterConfig, TemporalLifterModel
+    from modeling_gcnrefine.recipes.backbone import lift_sequence
+
+    sequences = camera_sequences(load_blendmimic3d(blendmimic3d_dir)["train"], 8)
+    filmed = sequences[1]  # camera 1 of the first action; its camera 0 was not filmed
+    assert filmed.camera == 1 and sequences[0].action == filmed.action
+    name = f"S{filmed.subject[-1]}/{filmed.action}/{filmed.camera}"
+    np.savez(
+        tmp_path / "real.npz",
+        **{
+            f"{name}|kp2d": filmed.keypoints_2d + 1.0,
+            f"{name}|score": np.full(filmed.keypoints_2d.shape[:2], 0.8, np.float32),
+            f"{name}|found": np.ones(len(filmed.keypoints_2d), bool),
+        },
+    )
+    monkeypatch.setenv("GCNREFINE_REAL_DETECTIONS", str(tmp_path / "real.npz"))
+    torch.manual_seed(0)
+    lifter = TemporalLifterModel(LifterConfig(channels=16, filter_widths=[3, 3])).eval()
+    lifter.save_pretrained(tmp_path / "elsewhere")
+    settings = BackboneSettings(
+        limit=8, train_seeds=(0,), train_presets=("occluded", "real"), test_presets=("occluded",),
+        prediction_seeds=(0,), test_prediction_seeds=(0,), pretrained_lifter=tmp_path / "elsewhere",
+    )  # fmt: skip
+    out = tmp_path / "bank"
+    metrics = run_backbone(blendmimic3d_dir, out, settings)
+    saved = load_predictions(prediction_path(out, "train", "real", 0), missing_cameras=True)
+    assert list(saved) == [filmed.subject] and list(saved[filmed.subject]) == [filmed.action]
+    cameras = saved[filmed.subject][filmed.action]
+    others = [s.camera for s in sequences if s.action == filmed.action and s.camera != filmed.camera]
+    assert len(cameras) == len(others) + 1 and all(np.isnan(cameras[c]).all() for c in others)
+    np.testing.assert_allclose(cameras[1], lift_sequence(lifter, filmed, "real", 0), atol=1e-5)
+    assert np.isfinite(metrics["train_oof_mpjpe_mm"]["real_seed0"])
+    data = RefinerDataSettings(presets=("occluded", "real"), seeds=(0,), limit=8, val_motions_per_subject=1)
+    train_part, val_part = load_refiner_sequences(out, blendmimic3d_dir, data)
+    assert [k[:3] for k in train_part.keys + val_part.keys if k[3] == "real"] == [filmed.key]
+    assert len([k for k in train_part.keys + val_part.keys if k[3] == "occluded"]) == len(sequences)
+    assert all(np.isfinite(x).all() for x in train_part.inputs + val_part.inputs)
+    # A training split the file does not touch at all is refused before any lifter runs.
+    settings.limit = 1
+    with pytest.raises(ValueError, match=r"preset 'real': .* do not cover 1 of the 1 sequences"):
+        run_backbone(blendmimic3d_dir, tmp_path / "none_filmed", settings)
 
 
 def test_refiner_data_from_several_lifters(backbone_dir, blendmimic3d_dir, tmp_path):
