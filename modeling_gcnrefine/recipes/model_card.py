@@ -27,9 +27,9 @@ _BODY = """
 
 A spatial-temporal graph convolutional network that takes any 2D-to-3D lifter's poses
 (Human3.6M-17 joints, metres, camera frame) and returns refined poses, with no retraining of the
-lifter. Architecture and training follow *3D Human Pose Estimation with Occlusions: Introducing
+lifter. {origin} *3D Human Pose Estimation with Occlusions: Introducing
 BlendMimic3D Dataset and GCN Refinement* (Lino, Santiago, Marques, CVPR 2024 Workshops), built on
-Cai et al. (ICCV 2019); this is an independent implementation (the `gcnrefine` package).
+Cai et al. (ICCV 2019); this is an independent implementation (the `gcnrefine` package).{departure}
 
 **Measured on the test subject:** {headline}
 
@@ -194,7 +194,14 @@ def render_model_card(report: dict, config: dict, training: dict | None = None, 
     settings = meta.get("backbone_metrics", {}).get("settings", {})
     refiner_views = (training or {}).get("virtual_views_per_action", 0)
     bank = (training or {}).get("lifter_bank")
+    long_range = config.get("architecture") == "long_range"
     body = _BODY.format(
+        origin="Its neighbour-class graph and residual refinement follow" if long_range else "Architecture and training follow",
+        departure=(
+            " Its long temporal range and its training on several lifters' outputs depart from the paper (see Model)."
+            if long_range
+            else ""
+        ),
         lifter_sentence=_bank_sentence(bank) if bank else _lifter_sentence(settings),
         backbone_limit=_backbone_limit(settings),
         headroom_line=_headroom_line(report),

@@ -53,6 +53,16 @@ def test_model_card_has_metadata_and_measured_results(tmp_path):
     assert ModelCard.load(out).data.eval_results
 
 
+def test_model_card_says_where_a_long_range_model_departs_from_the_paper():
+    report = _report()
+    paper = render_model_card(report, {"num_frames": 3})
+    assert "Architecture and training follow *3D Human Pose" in paper and "depart from the paper" not in paper
+    long_range = render_model_card(report, {"architecture": "long_range", "num_frames": 121})
+    assert "Architecture and training follow" not in long_range
+    assert "Its neighbour-class graph and residual refinement follow *3D Human Pose" in long_range
+    assert "training on several lifters' outputs depart from the paper" in long_range
+
+
 def test_model_card_names_the_backbone_it_was_trained_on():
     report = _report()
     built_in = render_model_card(report, {"num_frames": 3})
