@@ -133,6 +133,11 @@ class GCNRefineConfig(PreTrainedConfig):
     Inference:
         flip_test (`bool`, defaults to False): default of `refine(flip_test=...)`: average the prediction
             with the un-flipped prediction of the mirrored input.
+        constant_bone_lengths (`bool`, defaults to False): default of `refine(constant_bone_lengths=...)`:
+            give each bone of a refined sequence one length, its median over the sequence (left and right
+            partners averaged), keeping every bone's direction and the root trajectory
+            (`processing_gcnrefine.constant_bone_lengths`). Not in the paper: a person's bones do not
+            change length, while a lifter's (and a refiner's) per-frame estimates do.
 
     Losses (weights of the terms summed into `loss`):
         loss_mpjpe_weight (`float`, defaults to 1.0): mean per-joint position error over all T frames.
@@ -186,6 +191,7 @@ class GCNRefineConfig(PreTrainedConfig):
     chunk_overlap: int | None = None
 
     flip_test: bool = False
+    constant_bone_lengths: bool = False  # not in the paper
 
     loss_mpjpe_weight: float = 1.0
     loss_velocity_weight: float = 1.0
@@ -298,6 +304,8 @@ class GCNRefineConfig(PreTrainedConfig):
             raise ValueError(
                 f"adjacency_normalization: expected one of {NORMALIZATIONS}, got {self.adjacency_normalization!r}"
             )
+        if not isinstance(self.constant_bone_lengths, bool):
+            raise ValueError(f"constant_bone_lengths: expected a bool, got {self.constant_bone_lengths!r}")
         if not isinstance(self.window_linear, bool):
             raise ValueError(f"window_linear: expected True or False, got {self.window_linear!r}")
         if not self.input_norm_eps > 0:

@@ -33,7 +33,15 @@ from transformers.utils import ModelOutput
 
 from .configuration_gcnrefine import GCNRefineConfig
 from .graph import NUM_CLASSES, NUM_SPATIAL_CLASSES, joint_graph, part_graph
-from .processing_gcnrefine import chunk_plan, flip_permutation, prepare_sequences, restore_output
+from .processing_gcnrefine import (
+    chunk_plan,
+    flip_permutation,
+    prepare_sequences,
+    restore_output,
+)
+from .processing_gcnrefine import (
+    constant_bone_lengths as _constant_bone_lengths,  # refine()'s argument has the plain name
+)
 
 # The shipped checkpoint, used by `GCNRefineModel.from_pretrained()` with no argument.
 DEFAULT_CHECKPOINT_ENV = "GCNREFINE_CHECKPOINT"
@@ -572,6 +580,7 @@ class GCNRefineModel(GCNRefinePreTrainedModel):
         flip_test: bool | None = None,
         batch_size: int = 1024,
         progress: bool | None = None,
+        constant_bone_lengths: bool | None = None,
     ):
         """Refine whole sequences.
 
@@ -608,6 +617,9 @@ class GCNRefineModel(GCNRefinePreTrainedModel):
             progress: a tqdm progress bar over the forward passes: ``True`` shows it, ``False`` hides
                 it, ``None`` shows it only when there are more than
                 ``REFINE_PROGRESS_MIN_BATCHES`` (20) passes.
+            constant_bone_lengths: ``True``: each refined sequence's bones get one length each, their
+                median over the sequence (left/right partners averaged), directions and root kept
+                (`processing_gcnrefine.constant_bone_lengths`); ``None``: ``config.constant_bone_lengths``.
 
         Returns:
             Refined poses of the input's type, shape, dtype (and device), with the input's root
@@ -617,6 +629,11 @@ class GCNRefineModel(GCNRefinePreTrainedModel):
         """
         config = self.config
         flip_test = config.flip_test if flip_test is None else _check_bool("flip_test", flip_test)
+        fixed_bones = (
+            config.constant_bone_lengths
+            if constant_bone_lengths is None
+            else _check_bool("constant_bone_lengths", constant_bone_lengths)
+        )
         progress = None if progress is None else _check_bool("progress", progress)
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size: expected a positive integer, got {batch_size!r}")
@@ -630,6 +647,9 @@ class GCNRefineModel(GCNRefinePreTrainedModel):
                 refined = self._refine_sequences(array, conf, flip_test, batch_size, progress)
         finally:
             self.train(was_training)
+        if fixed_bones:  # (B, T, V, 3) float64, root kept
+            pairs = list(zip(config.joints_left, config.joints_right))
+            refined = _constant_bone_lengths(refined, config.joint_parents, pairs)
         return restore_output(refined, poses, single)
 
     def _refine_sequences(

@@ -161,6 +161,34 @@ def _topological_order(parents) -> list[int]:
     return order
 
 
+def constant_bone_lengths(sequences: np.ndarray, parents, mirror_pairs=()) -> np.ndarray:
+    """``(B, T, V, 3)`` poses with each bone at one length per sequence; returns a new float64 array.
+
+    A bone's length becomes its median over the sequence's frames (for a ``(left, right)`` pair of
+    ``mirror_pairs``, the mean of the two medians: a person is symmetric); its direction in each frame is
+    kept, and the skeleton is rebuilt from the root outwards, so the root trajectory is unchanged. A
+    bone of zero length in a frame stays zero there (no direction to keep).
+    """
+    parents = [int(p) for p in parents]
+    poses = np.asarray(sequences, np.float64)
+    out = np.empty_like(poses)
+    bones = {j: poses[:, :, j] - poses[:, :, p] for j, p in enumerate(parents) if p >= 0}  # (B, T, 3) each
+    lengths = {j: np.linalg.norm(b, axis=-1) for j, b in bones.items()}  # (B, T)
+    target = {j: np.median(length, axis=1) for j, length in lengths.items()}  # (B,)
+    for left, right in mirror_pairs:
+        if left in target and right in target:
+            target[left] = target[right] = (target[left] + target[right]) / 2
+    for joint in _topological_order(parents):
+        parent = parents[joint]
+        if parent < 0:
+            out[:, :, joint] = poses[:, :, joint]
+            continue
+        length = lengths[joint]
+        scale = np.divide(target[joint][:, None], length, out=np.zeros_like(length), where=length > 0)
+        out[:, :, joint] = out[:, :, parent] + bones[joint] * scale[..., None]
+    return out
+
+
 def fill_missing(
     poses: np.ndarray,
     parents,

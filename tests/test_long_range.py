@@ -444,3 +444,61 @@ def test_gcnrefine_train_command_line_builds_a_long_range_config():
     argv = ["train", "--config", '{"architecture": "long_range", "chunk_length": 64, "chunk_overlap": 16}']
     config = dataclass_from_namespace(TrainOptions, build_parser().parse_args(argv)).model_config()
     assert config.architecture == "long_range" and config.in_channels == 3 and config.resolved_chunk_overlap == 16
+
+
+# ------------------------------------------------------------------ constant bone lengths
+
+
+def _bone_lengths(poses: np.ndarray) -> np.ndarray:
+    from modeling_gcnrefine.skeleton import H36M_PARENTS
+
+    return np.stack([np.linalg.norm(poses[..., j, :] - poses[..., p, :], axis=-1) for j, p in enumerate(H36M_PARENTS) if p >= 0], -1)
+
+
+def test_constant_bone_lengths_keeps_root_and_directions():
+    from modeling_gcnrefine.processing_gcnrefine import constant_bone_lengths
+    from modeling_gcnrefine.skeleton import H36M_JOINTS_LEFT, H36M_JOINTS_RIGHT, H36M_PARENTS
+
+    rng = np.random.default_rng(0)
+    poses = walking_sequence(50)[None] + rng.normal(scale=0.02, size=(1, 50, 17, 3))  # bones vary by cm
+    poses[0, 7, 3] = poses[0, 7, 2]  # a zero-length bone (right ankle on the knee) in one frame
+    fixed = constant_bone_lengths(poses, H36M_PARENTS, zip(H36M_JOINTS_LEFT, H36M_JOINTS_RIGHT))
+    before, after = _bone_lengths(poses[0]), _bone_lengths(fixed[0])
+    assert before.std(axis=0).mean() > 1e-3
+    np.testing.assert_allclose(fixed[0, :, 0], poses[0, :, 0])  # the root trajectory is kept
+    bones = [j for j, p in enumerate(H36M_PARENTS) if p >= 0]
+    ankle = bones.index(3)
+    assert after[7, ankle] == 0.0  # no direction to keep: it stays zero
+    others = np.ones(50, bool)
+    others[7] = False
+    np.testing.assert_allclose(after[others].std(axis=0), 0.0, atol=1e-9)
+    # One length per bone: its median, a left/right pair sharing the mean of their medians.
+    medians = np.median(before, axis=0)
+    left_knee, right_knee = bones.index(5), bones.index(2)
+    np.testing.assert_allclose(after[0, left_knee], (medians[left_knee] + medians[right_knee]) / 2)
+    np.testing.assert_allclose(after[0, bones.index(8)], medians[bones.index(8)])  # the spine has no partner
+    # Every bone keeps its direction in every frame.
+    for j, p in enumerate(H36M_PARENTS):
+        if p < 0 or j == 3:
+            continue
+        a, b = poses[0, :, j] - poses[0, :, p], fixed[0, :, j] - fixed[0, :, p]
+        cosine = (a * b).sum(-1) / np.linalg.norm(a, axis=-1) / np.linalg.norm(b, axis=-1)
+        np.testing.assert_allclose(cosine, 1.0, atol=1e-9)
+
+
+def test_refine_constant_bone_lengths_flag_and_config_default():
+    model = make_long_range()
+    poses = walking_sequence(40).astype(np.float32)
+    plain = model.refine(poses)
+    fixed = model.refine(poses, constant_bone_lengths=True)
+    assert fixed.shape == poses.shape and fixed.dtype == poses.dtype
+    assert _bone_lengths(plain).std(axis=0).mean() > 1e-4
+    np.testing.assert_allclose(_bone_lengths(fixed).std(axis=0), 0.0, atol=1e-5)
+    np.testing.assert_allclose(fixed[:, 0], poses[:, 0], atol=1e-6)  # root trajectory kept
+    model.config.constant_bone_lengths = True
+    np.testing.assert_array_equal(model.refine(poses), fixed)
+    np.testing.assert_array_equal(model.refine(poses, constant_bone_lengths=False), plain)
+    with pytest.raises(ValueError, match="constant_bone_lengths"):
+        model.refine(poses, constant_bone_lengths="yes")
+    with pytest.raises(ValueError, match=r"constant_bone_lengths: expected a bool, got 1"):
+        GCNRefineConfig(constant_bone_lengths=1)
