@@ -41,6 +41,7 @@ from modeling_gcnrefine.data.blendmimic3d import load_blendmimic3d  # noqa: E402
 from modeling_gcnrefine.data.predictions import load_predictions  # noqa: E402
 from modeling_gcnrefine.data.sequences import camera_sequences  # noqa: E402
 from modeling_gcnrefine.evaluation.plausibility import bone_length_spread, jitter  # noqa: E402
+from modeling_gcnrefine.processing_gcnrefine import constant_bone_lengths  # noqa: E402
 from modeling_gcnrefine.recipes.backbone import aligned_predictions, prediction_path  # noqa: E402
 from modeling_gcnrefine.recipes.refiner import RefinerDataSettings, load_refiner_sequences  # noqa: E402
 from modeling_gcnrefine.utils.hub import resolve_model  # noqa: E402
@@ -101,6 +102,20 @@ def validate(model: GCNRefineModel, rows: dict[str, list]) -> dict[str, dict[str
     return out
 
 
+BONES_ONLY = "constant-bones"
+
+
+class BonesOnly:
+    """The baseline MODEL ``constant-bones``: no network, each input bone set to its median length over
+    the sequence (``processing_gcnrefine.constant_bone_lengths``, as ``refine(constant_bone_lengths=True)``)."""
+
+    config = GCNRefineConfig()  # in_channels 3: no confidence
+
+    def refine(self, poses, confidence=None, flip_test=False):
+        pairs = list(zip(self.config.joints_left, self.config.joints_right))
+        return constant_bone_lengths(np.asarray(poses)[None], self.config.joint_parents, pairs)[0]
+
+
 def lolo(args) -> None:
     cache: dict = {}
     results = []
@@ -111,7 +126,7 @@ def lolo(args) -> None:
         trained_on = [Path(d) for d in json.loads(found[0].read_text())["backbone_dirs"]] if found else []
         if Path(held_out) in trained_on:
             raise ValueError(f"--run: {run} trained on {held_out}; expected a lifter it never saw")
-        model = GCNRefineModel.from_pretrained(resolve_model(str(run))).eval()
+        model = BonesOnly() if run == BONES_ONLY else GCNRefineModel.from_pretrained(resolve_model(str(run))).eval()
         entry = {"candidate": name, "run": str(run), "held_out": held_out, "trained_on": [str(d) for d in trained_on]}
         entry["unseen"] = validate(model, held_out_motions(Path(held_out), args.data, cache))
         entry["seen"] = {str(d): validate(model, held_out_motions(d, args.data, cache)) for d in trained_on}
@@ -310,7 +325,7 @@ def main() -> None:
     commands = parser.add_subparsers(dest="command", required=True)
     val = commands.add_parser("lolo", help="leave-one-lifter-out validation table (SS1/SS2 held-out motions)")
     val.add_argument("--run", nargs=3, action="append", required=True, metavar=("HELD_OUT_BACKBONE", "NAME", "MODEL"),
-                     help="a candidate: the backbone folder it never trained on, its name, its model folder")
+                     help="a candidate: the backbone folder it never trained on, its name, its model folder (or constant-bones: no network, the input with each bone at its median length)")
     val.add_argument("--data", default=None, help="BlendMimic3D source")
     val.add_argument("--out", default="outputs/lifter_bank", help="folder for lolo.md and lolo.json")
     val.set_defaults(func=lolo)
