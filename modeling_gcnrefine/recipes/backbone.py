@@ -380,6 +380,14 @@ def _save(
     save_predictions(path, positions, overwrite=True, missing_cameras=all_sequences is not None)
 
 
+def out_of_fold_predictions(
+    lifters: dict[str, Any], sequences: Sequence[CameraSequence], fold_of: dict[tuple[str, str], int], preset: str, seed: int
+) -> list[np.ndarray]:
+    """Each sequence lifted by the lifter of the other fold, looked up by its motion: ``sequences`` may be a
+    subset of the training sequences (the filmed ones, for real detections), so never by list position."""
+    return [lift_sequence(lifters[FOLDS[1 - fold_of[s.motion]]], s, preset, seed) for s in sequences]
+
+
 def run_backbone(source: str | Path | None, out_dir: str | Path, settings: BackboneSettings | None = None) -> dict:
     """Train the out-of-fold and full lifters and write every prediction file; returns the metrics.
 
@@ -454,8 +462,7 @@ def run_backbone(source: str | Path | None, out_dir: str | Path, settings: Backb
             saved = load_predictions(path, missing_cameras=split == "train" and preset == REAL)
             predictions = aligned_predictions(saved, sequences, path.name)
         elif split == "train":
-            # Out of fold: the lifter trained on the other fold predicts each sequence.
-            predictions = [lift_sequence(lifters[FOLDS[1 - f]], s, preset, seed) for s, f in zip(sequences, folds)]
+            predictions = out_of_fold_predictions(lifters, sequences, fold_of, preset, seed)
         else:
             predictions = [lift_sequence(lifters[FULL], s, preset, seed) for s in sequences]
         if split == "test":

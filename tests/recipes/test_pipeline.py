@@ -13,7 +13,14 @@ from modeling_gcnrefine import GCNRefineConfig, GCNRefineModel
 from modeling_gcnrefine.data.predictions import load_predictions
 from modeling_gcnrefine.data.sequences import CameraSequence, detection_seed
 from modeling_gcnrefine.data.windows import LifterChunks
-from modeling_gcnrefine.recipes.backbone import BackboneSettings, assign_folds, prediction_path, run_backbone
+from modeling_gcnrefine.recipes.backbone import (
+    FOLDS,
+    BackboneSettings,
+    assign_folds,
+    out_of_fold_predictions,
+    prediction_path,
+    run_backbone,
+)
 from modeling_gcnrefine.recipes.refiner import (
     RefinerDataSettings,
     load_refiner_sequences,
@@ -55,6 +62,29 @@ def test_folds_by_subject_put_each_subject_in_its_own_fold():
         assign_folds(sequences, "camera")
     with pytest.raises(ValueError, match=r"fold_by: expected one of \('motion', 'subject'\), got 'camera'"):
         BackboneSettings(fold_by="camera")
+
+
+class _MarkerLifter:
+    """Lifts every frame to one constant value: which lifter predicted a sequence is read off its output."""
+
+    def __init__(self, value: float):
+        self.value = value
+
+    def lift(self, keypoints, image_size, flip_test):
+        return np.full((len(keypoints), 17, 3), self.value, np.float32)
+
+
+@pytest.mark.parametrize("by", ["motion", "subject"])
+def test_out_of_fold_predictions_of_a_subset_use_the_other_folds_lifter(by):
+    # The filmed sequences (real detections) are a subset of the training sequences; a lifter must be
+    # chosen by each sequence's motion, not by its position in the full list (a subset starting in the
+    # second fold once got the lifter trained on it).
+    sequences = [fake_sequence(s, a, c) for s in ("SS1", "SS2") for a in ("A", "B", "C") for c in range(2)]
+    fold_of = dict(zip((s.motion for s in sequences), assign_folds(sequences, by)))
+    lifters = {FOLDS[0]: _MarkerLifter(0.0), FOLDS[1]: _MarkerLifter(1.0), "full": _MarkerLifter(2.0)}
+    for subset in (sequences, sequences[::-1], [s for s in sequences if fold_of[s.motion] == 1], sequences[7:]):
+        predictions = out_of_fold_predictions(lifters, subset, fold_of, "none", 0)
+        assert [float(p[0, 0, 0]) for p in predictions] == [1.0 - fold_of[s.motion] for s in subset]
 
 
 def test_detection_seed_is_stable_and_distinct():
