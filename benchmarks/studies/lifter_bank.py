@@ -23,6 +23,7 @@ in-the-wild VideoPose3D example when ``--example`` exists.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import time
@@ -39,6 +40,7 @@ from real_parts import TEST_SEED, cut, measure, refine_all  # noqa: E402
 from modeling_gcnrefine import GCNRefineConfig, GCNRefineModel  # noqa: E402
 from modeling_gcnrefine.data.blendmimic3d import load_blendmimic3d  # noqa: E402
 from modeling_gcnrefine.data.predictions import load_predictions  # noqa: E402
+from modeling_gcnrefine.data.real_detections import REAL  # noqa: E402
 from modeling_gcnrefine.data.sequences import camera_sequences  # noqa: E402
 from modeling_gcnrefine.evaluation.plausibility import bone_length_spread, jitter  # noqa: E402
 from modeling_gcnrefine.processing_gcnrefine import constant_bone_lengths  # noqa: E402
@@ -61,17 +63,42 @@ def _f(value, digits: int = 1) -> str:
 # --- leave-one-lifter-out validation -------------------------------------------------------------
 
 
-def held_out_motions(folder: Path, data, cache: dict) -> dict[str, list]:
+def held_out_motions(
+    folder: Path, data, cache: dict, val_subjects: tuple[str, ...] = (), presets: tuple[str, ...] = PRESETS,
+    virtual_views: int | None = None,
+) -> dict[str, list]:
     """``{row label: [(input, target, visibility, confidence)]}`` of a lifter folder's held-out motions
-    (seed 0, the real cameras and the first virtual-view seed)."""
-    if folder not in cache:
-        settings = RefinerDataSettings(presets=PRESETS, seeds=(0,), virtual_seeds=(0,))
+    (seed 0, the real cameras and the first ``virtual_views`` views of the first virtual-view seed, all when
+    None; real detections where the folder has them): the default held-out motions, or every motion of
+    ``val_subjects``."""
+    key = (folder, val_subjects, presets, virtual_views)
+    if key not in cache:
+        # Real detections are scored where the folder has them (the filmed SS1/SS2 cameras only).
+        real = (REAL,) if REAL not in presets and prediction_path(folder, "train", REAL, 0).exists() else ()
+        settings = RefinerDataSettings(presets=presets + real, seeds=(0,), virtual_seeds=(0,), val_subjects=val_subjects)
         _, val = load_refiner_sequences(folder, data, settings)
         rows: dict[str, list] = {}
-        for x, y, v, c, key in zip(val.inputs, val.targets, val.visibility, val.confidence, val.keys):
-            rows.setdefault(key[3], []).append((x, y, v, c))
-        cache[folder] = rows
-    return cache[folder]
+        for x, y, v, c, k in zip(val.inputs, val.targets, val.visibility, val.confidence, val.keys):
+            if virtual_views is not None and k[3].startswith("virtual/") and k[2] >= virtual_views:
+                continue
+            rows.setdefault(k[3], []).append((x, y, v, c))
+        cache[key] = rows
+    return cache[key]
+
+
+def _never_trained_on(run: str, meta: dict | None, subjects: tuple[str, ...], data) -> None:
+    """Refuse a candidate that may have trained on a motion of ``subjects``: its data.json's held-out
+    motions must hold every one of theirs (a shipped checkpoint has no data.json and is refused)."""
+    if run == BONES_ONLY:
+        return
+    if meta is None:
+        raise ValueError(f"--run: {run} has no data.json; with --val-subjects expected a run trained without {list(subjects)}")
+    motions = {s.motion for s in camera_sequences(load_blendmimic3d(data)["train"]) if s.subject in subjects}
+    if not motions:
+        raise ValueError(f"--val-subjects: expected subjects of the train split, got {list(subjects)}")
+    seen = motions - {tuple(m) for m in meta.get("val_motions", [])}
+    if seen:
+        raise ValueError(f"--run: {run} trained on {sorted(seen)[:3]}...; expected a run that held out {list(subjects)}")
 
 
 def sequence_errors(pairs) -> dict[str, float]:
@@ -123,13 +150,24 @@ def lolo(args) -> None:
         # A run folder's data.json (or its parent's, for best/) names the lifters it trained on; a
         # shipped checkpoint has none, and then only the unseen column is filled.
         found = [m for m in (Path(run) / "data.json", Path(run).parent / "data.json") if m.exists()]
-        trained_on = [Path(d) for d in json.loads(found[0].read_text())["backbone_dirs"]] if found else []
-        if Path(held_out) in trained_on:
+        meta = json.loads(found[0].read_text()) if found else None
+        trained_on = [Path(d) for d in meta["backbone_dirs"]] if meta else []
+        subjects = tuple(args.val_subjects)
+        if subjects:
+            # A held-out subject: the lifter may be one it trained on; the person, scene and cameras are new.
+            _never_trained_on(str(run), meta, subjects, args.data)
+        elif Path(held_out) in trained_on:
             raise ValueError(f"--run: {run} trained on {held_out}; expected a lifter it never saw")
         model = BonesOnly() if run == BONES_ONLY else GCNRefineModel.from_pretrained(resolve_model(str(run))).eval()
         entry = {"candidate": name, "run": str(run), "held_out": held_out, "trained_on": [str(d) for d in trained_on]}
-        entry["unseen"] = validate(model, held_out_motions(Path(held_out), args.data, cache))
-        entry["seen"] = {str(d): validate(model, held_out_motions(d, args.data, cache)) for d in trained_on}
+        entry["val_subjects"] = list(subjects)
+        rows = functools.partial(
+            held_out_motions, data=args.data, cache=cache, val_subjects=subjects, presets=tuple(args.presets),
+            virtual_views=args.virtual_views,
+        )
+        entry["unseen"] = validate(model, rows(Path(held_out)))
+        others = [d for d in trained_on if d != Path(held_out)]
+        entry["seen"] = {str(d): validate(model, rows(d)) for d in others}
         results.append(entry)
     text = lolo_markdown(results)
     print(text)
@@ -144,10 +182,22 @@ def _cell(row) -> str:
 
 
 def lolo_markdown(results) -> str:
+    subjects = sorted({s for entry in results for s in entry.get("val_subjects", [])})
+    if subjects:
+        head = [
+            f"Held-out subject validation, every motion of {', '.join(subjects)} (never in the candidates' training): "
+            "MPJPE mm, input -> refined (cut), ",
+            "occluded-joint MPJPE cut and acceleration-error cut; 'unseen' = the named lifter's predictions of the new "
+            "subject (a lifter the candidate may have trained on), 'seen' = the mean over its other training lifters.",
+        ]
+    else:
+        head = [
+            "Leave-one-lifter-out validation, held-out SS1/SS2 motions: MPJPE mm, input -> refined (cut), ",
+            "occluded-joint MPJPE cut and acceleration-error cut; 'unseen' = the lifter the candidate never trained "
+            "on, 'seen' = the mean over the lifters it trained on (same held-out motions).",
+        ]
     lines = [
-        "Leave-one-lifter-out validation, held-out SS1/SS2 motions: MPJPE mm, input -> refined (cut), ",
-        "occluded-joint MPJPE cut and acceleration-error cut; 'unseen' = the lifter the candidate never trained on, ",
-        "'seen' = the mean over the lifters it trained on (same held-out motions).",
+        *head,
         "",
         "| held-out lifter | candidate | rows | input MPJPE | unseen: refined (cut) | occluded-joint cut | accel cut "
         "| seen: cut |",
@@ -163,15 +213,64 @@ def lolo_markdown(results) -> str:
                 f"| {Path(entry['held_out']).parent.name}/{Path(entry['held_out']).name} | {entry['candidate']} | {label} "
                 f"| {_f(row['input']['mpjpe'])} | {_cell(row)} | {_f(occluded)} % | {_f(accel)} % | {_f(seen_cut)} % |"
             )
-    lines += ["", "Mean MPJPE cut on the unseen lifter over its occluded and realistic rows (real and virtual "
-              "cameras), and its worst visible_only change:", "", "| held-out lifter | candidate | mean cut | "
-              "visible_only change |", "|---|---|---|---|"]
+    lines += ["", "Mean MPJPE cut over the occluded, realistic and real-detection rows (real and virtual cameras), "
+              "and the worst visible_only change" + (", every lifter:" if subjects else ", the unseen lifter:"), "",
+              "| lifter | candidate | mean cut | visible_only change |", "|---|---|---|---|"]
     for entry in results:
-        rows = entry["unseen"]
-        cuts = [cut(r["input"]["mpjpe"], r["refined"]["mpjpe"]) for k, r in rows.items() if "visible_only" not in k]
-        clean = [-cut(r["input"]["mpjpe"], r["refined"]["mpjpe"]) for k, r in rows.items() if "visible_only" in k]
-        lines.append(f"| {entry['held_out']} | {entry['candidate']} | {_f(np.mean(cuts))} % | {_f(max(clean))} % |")
+        scored = [(entry["held_out"], entry["unseen"])]
+        if subjects:  # the new subject is unseen for every lifter: list each one
+            scored += list(entry["seen"].items())
+        for folder, rows in scored:
+            lines.append(f"| {folder} | {entry['candidate']} | {_f(summary_cut(rows))} % | {_f(worst_clean_change(rows))} % |")
+    if subjects:
+        lines += ["", *choice_lines(results)]
     return "\n".join(lines) + "\n"
+
+
+CLEAN_LIMIT = 1.0  # issue 14: clean input at most 1 % worse
+TIE = 0.5  # points of mean cut within which the earlier-listed (simpler) candidate is kept
+
+
+def choice_lines(results) -> list[str]:
+    """The rule fixed before any held-out-subject figure was seen: a candidate is eligible when its
+    visible_only change is at most +1 % on every lifter; among those, the highest mean over lifters of
+    the mean cut wins, the earlier-listed one on a tie within 0.5 points; with none eligible, the one
+    with the smallest worst clean change, said so."""
+    per_candidate: dict[str, dict[str, tuple[float, float]]] = {}
+    for entry in results:
+        scored = [(entry["held_out"], entry["unseen"]), *entry["seen"].items()]
+        for folder, rows in scored:
+            per_candidate.setdefault(entry["candidate"], {})[folder] = (summary_cut(rows), worst_clean_change(rows))
+    lifters = set.intersection(*(set(v) for v in per_candidate.values()))
+    lines = ["| candidate | mean cut over lifters | worst visible_only change | eligible |", "|---|---|---|---|"]
+    scores = []
+    for name, by_lifter in per_candidate.items():
+        mean_cut = float(np.mean([by_lifter[f][0] for f in lifters]))
+        worst = max(by_lifter[f][1] for f in lifters)
+        scores.append((name, mean_cut, worst))
+        lines.append(f"| {name} | {_f(mean_cut)} % | {_f(worst)} % | {'yes' if worst <= CLEAN_LIMIT else 'no'} |")
+    eligible = [s for s in scores if s[2] <= CLEAN_LIMIT]
+    if eligible:
+        best = max(s[1] for s in eligible)
+        chosen = next(s for s in eligible if s[1] >= best - TIE)
+        lines += ["", f"Chosen by the rule (no harm on clean input, then the best mean cut, ties within {TIE} points "
+                  f"to the earlier-listed): {chosen[0]}."]
+    else:
+        chosen = min(scores, key=lambda s: s[2])
+        lines += ["", f"No candidate keeps every lifter's clean input within +{CLEAN_LIMIT:.0f} %; the least harmful: "
+                  f"{chosen[0]} ({_f(chosen[2])} %)."]
+    lines.append(f"(Over the lifters every candidate was scored on: {', '.join(sorted(lifters))}.)")
+    return lines
+
+
+def summary_cut(rows) -> float:
+    """Mean MPJPE cut (%) over a lifter's rows with occlusion (every row but visible_only)."""
+    return float(np.mean([cut(r["input"]["mpjpe"], r["refined"]["mpjpe"]) for k, r in rows.items() if "visible_only" not in k]))
+
+
+def worst_clean_change(rows) -> float:
+    """The largest MPJPE change (%, positive = worse) over a lifter's visible_only rows."""
+    return max(-cut(r["input"]["mpjpe"], r["refined"]["mpjpe"]) for k, r in rows.items() if "visible_only" in k)
 
 
 # --- SS3 goals -----------------------------------------------------------------------------------
@@ -327,6 +426,13 @@ def main() -> None:
     val.add_argument("--run", nargs=3, action="append", required=True, metavar=("HELD_OUT_BACKBONE", "NAME", "MODEL"),
                      help="a candidate: the backbone folder it never trained on, its name, its model folder (or constant-bones: no network, the input with each bone at its median length)")
     val.add_argument("--data", default=None, help="BlendMimic3D source")
+    val.add_argument("--val-subjects", nargs="+", default=[], metavar="SUBJECT",
+                     help="score every motion of these subjects instead of the held-out motions (candidates trained "
+                          "with `gcnrefine train --val-subjects` on them: a new person, scene and cameras, as SS3 is)")
+    val.add_argument("--presets", nargs="+", default=list(PRESETS), metavar="PRESET",
+                     help="simulated detection presets to score (real detections are added where the folder has them)")
+    val.add_argument("--virtual-views", type=int, default=None, metavar="K",
+                     help="score the first K virtual views of each action only (default: all)")
     val.add_argument("--out", default="outputs/lifter_bank", help="folder for lolo.md and lolo.json")
     val.set_defaults(func=lolo)
     test = commands.add_parser("goals", help="SS3 table and issue 14's goals for one refiner")
