@@ -22,6 +22,7 @@ from .skeleton import (
 _VELOCITY_WEIGHTS = [4.0, 4.0, 2.5, 1.0, 4.0, 2.5, 1.0, 4.0, 4.0, 4.0, 4.0, 4.0, 2.5, 1.0, 4.0, 2.5, 1.0]
 
 ARCHITECTURES = ("paper", "long_range")
+BONE_LENGTH_SOURCES = ("refined", "input")
 
 
 class GCNRefineConfig(PreTrainedConfig):
@@ -138,6 +139,15 @@ class GCNRefineConfig(PreTrainedConfig):
             partners averaged), keeping every bone's direction and the root trajectory
             (`processing_gcnrefine.constant_bone_lengths`). Not in the paper: a person's bones do not
             change length, while a lifter's (and a refiner's) per-frame estimates do.
+        bone_lengths_from (`str`, defaults to "refined"): default of `refine(bone_lengths_from=...)`: with
+            `constant_bone_lengths`, whose medians set the lengths: "refined" (the refiner's output) or
+            "input" (the lifter's poses: the refiner then never changes the person's proportions, which
+            a refiner trained on a few subjects would pull towards theirs). Not in the paper.
+        keep_input_orientation (`bool`, defaults to False): default of `refine(keep_input_orientation=...)`:
+            turn each refined frame about the root to the input frame's orientation (least-squares
+            rotation over the joints, `processing_gcnrefine.align_orientation`), so the refiner corrects
+            the articulation and leaves where the body faces and leans to the lifter, which saw the
+            image (a refiner sees no camera). Not in the paper.
 
     Losses (weights of the terms summed into `loss`):
         loss_mpjpe_weight (`float`, defaults to 1.0): mean per-joint position error over all T frames.
@@ -192,6 +202,8 @@ class GCNRefineConfig(PreTrainedConfig):
 
     flip_test: bool = False
     constant_bone_lengths: bool = False  # not in the paper
+    bone_lengths_from: str = "refined"  # not in the paper
+    keep_input_orientation: bool = False  # not in the paper
 
     loss_mpjpe_weight: float = 1.0
     loss_velocity_weight: float = 1.0
@@ -306,6 +318,10 @@ class GCNRefineConfig(PreTrainedConfig):
             )
         if not isinstance(self.constant_bone_lengths, bool):
             raise ValueError(f"constant_bone_lengths: expected a bool, got {self.constant_bone_lengths!r}")
+        if self.bone_lengths_from not in BONE_LENGTH_SOURCES:
+            raise ValueError(f"bone_lengths_from: expected one of {BONE_LENGTH_SOURCES}, got {self.bone_lengths_from!r}")
+        if not isinstance(self.keep_input_orientation, bool):
+            raise ValueError(f"keep_input_orientation: expected a bool, got {self.keep_input_orientation!r}")
         if not isinstance(self.window_linear, bool):
             raise ValueError(f"window_linear: expected True or False, got {self.window_linear!r}")
         if not self.input_norm_eps > 0:

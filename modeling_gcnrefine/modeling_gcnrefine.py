@@ -31,9 +31,10 @@ from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.utils import ModelOutput
 
-from .configuration_gcnrefine import GCNRefineConfig
+from .configuration_gcnrefine import BONE_LENGTH_SOURCES, GCNRefineConfig
 from .graph import NUM_CLASSES, NUM_SPATIAL_CLASSES, joint_graph, part_graph
 from .processing_gcnrefine import (
+    align_orientation,
     chunk_plan,
     flip_permutation,
     prepare_sequences,
@@ -581,6 +582,8 @@ class GCNRefineModel(GCNRefinePreTrainedModel):
         batch_size: int = 1024,
         progress: bool | None = None,
         constant_bone_lengths: bool | None = None,
+        bone_lengths_from: str | None = None,
+        keep_input_orientation: bool | None = None,
     ):
         """Refine whole sequences.
 
@@ -620,6 +623,12 @@ class GCNRefineModel(GCNRefinePreTrainedModel):
             constant_bone_lengths: ``True``: each refined sequence's bones get one length each, their
                 median over the sequence (left/right partners averaged), directions and root kept
                 (`processing_gcnrefine.constant_bone_lengths`); ``None``: ``config.constant_bone_lengths``.
+            bone_lengths_from: with constant bone lengths, ``"refined"`` (medians of the refined
+                sequence) or ``"input"`` (of the input: the person's proportions as the lifter saw them);
+                ``None``: ``config.bone_lengths_from``.
+            keep_input_orientation: ``True``: each refined frame is turned about the root to the input
+                frame's orientation (`processing_gcnrefine.align_orientation`), after the bone lengths:
+                the refiner corrects the articulation only; ``None``: ``config.keep_input_orientation``.
 
         Returns:
             Refined poses of the input's type, shape, dtype (and device), with the input's root
@@ -633,6 +642,14 @@ class GCNRefineModel(GCNRefinePreTrainedModel):
             config.constant_bone_lengths
             if constant_bone_lengths is None
             else _check_bool("constant_bone_lengths", constant_bone_lengths)
+        )
+        lengths_from = config.bone_lengths_from if bone_lengths_from is None else bone_lengths_from
+        if lengths_from not in BONE_LENGTH_SOURCES:
+            raise ValueError(f"bone_lengths_from: expected one of {BONE_LENGTH_SOURCES}, got {bone_lengths_from!r}")
+        keep_orientation = (
+            config.keep_input_orientation
+            if keep_input_orientation is None
+            else _check_bool("keep_input_orientation", keep_input_orientation)
         )
         progress = None if progress is None else _check_bool("progress", progress)
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
@@ -649,7 +666,10 @@ class GCNRefineModel(GCNRefinePreTrainedModel):
             self.train(was_training)
         if fixed_bones:  # (B, T, V, 3) float64, root kept
             pairs = list(zip(config.joints_left, config.joints_right))
-            refined = _constant_bone_lengths(refined, config.joint_parents, pairs)
+            source = array if lengths_from == "input" else None
+            refined = _constant_bone_lengths(refined, config.joint_parents, pairs, lengths_from=source)
+        if keep_orientation:
+            refined = align_orientation(refined, array, config.root_joint)
         return restore_output(refined, poses, single)
 
     def _refine_sequences(

@@ -161,20 +161,29 @@ def _topological_order(parents) -> list[int]:
     return order
 
 
-def constant_bone_lengths(sequences: np.ndarray, parents, mirror_pairs=()) -> np.ndarray:
+def constant_bone_lengths(sequences: np.ndarray, parents, mirror_pairs=(), lengths_from=None) -> np.ndarray:
     """``(B, T, V, 3)`` poses with each bone at one length per sequence; returns a new float64 array.
 
-    A bone's length becomes its median over the sequence's frames (for a ``(left, right)`` pair of
-    ``mirror_pairs``, the mean of the two medians: a person is symmetric); its direction in each frame is
-    kept, and the skeleton is rebuilt from the root outwards, so the root trajectory is unchanged. A
-    bone of zero length in a frame stays zero there (no direction to keep).
+    A bone's length becomes its median over the frames of the sequence, or of ``lengths_from`` (another
+    ``(B, T', V, 3)`` batch, e.g. a refiner's input, whose person's proportions are to be kept) when given
+    (for a ``(left, right)`` pair of ``mirror_pairs``, the mean of the two medians: a person is
+    symmetric); its direction in each frame is kept, and the skeleton is rebuilt from the root outwards,
+    so the root trajectory is unchanged. A bone of zero length in a frame stays zero there (no direction
+    to keep).
     """
     parents = [int(p) for p in parents]
     poses = np.asarray(sequences, np.float64)
+    source = poses if lengths_from is None else np.asarray(lengths_from, np.float64)
+    if source.ndim != 4 or source.shape[0] != poses.shape[0] or source.shape[2:] != poses.shape[2:]:
+        raise ValueError(f"lengths_from: expected shape ({poses.shape[0]}, T, {poses.shape[2]}, 3), got {source.shape}")
     out = np.empty_like(poses)
     bones = {j: poses[:, :, j] - poses[:, :, p] for j, p in enumerate(parents) if p >= 0}  # (B, T, 3) each
     lengths = {j: np.linalg.norm(b, axis=-1) for j, b in bones.items()}  # (B, T)
-    target = {j: np.median(length, axis=1) for j, length in lengths.items()}  # (B,)
+    target = {
+        j: np.median(np.linalg.norm(source[:, :, j] - source[:, :, p], axis=-1), axis=1)  # (B,)
+        for j, p in enumerate(parents)
+        if p >= 0
+    }
     for left, right in mirror_pairs:
         if left in target and right in target:
             target[left] = target[right] = (target[left] + target[right]) / 2
@@ -187,6 +196,34 @@ def constant_bone_lengths(sequences: np.ndarray, parents, mirror_pairs=()) -> np
         scale = np.divide(target[joint][:, None], length, out=np.zeros_like(length), where=length > 0)
         out[:, :, joint] = out[:, :, parent] + bones[joint] * scale[..., None]
     return out
+
+
+def align_orientation(sequences: np.ndarray, reference: np.ndarray, root: int = 0) -> np.ndarray:
+    """Each frame of ``(B, T, V, 3)`` poses turned about its root joint to the orientation of the same
+    frame of ``reference`` (same shape); returns a new float64 array.
+
+    The rotation is the least-squares one over all joints, root-relative (Kabsch, without scaling or
+    reflection), so a frame's articulation and bone lengths are kept and only its global orientation
+    (where the body faces and how it leans towards the camera) becomes the reference's. Computed for all
+    frames at once with a batched SVD (scipy's ``Rotation.align_vectors`` takes one frame per call, the
+    same solution).
+    """
+    poses = np.asarray(sequences, np.float64)
+    target = np.asarray(reference, np.float64)
+    if target.shape != poses.shape:
+        raise ValueError(f"reference: expected shape {poses.shape}, got {target.shape}")
+    origin = poses[:, :, root : root + 1]
+    moved = poses - origin  # (B, T, V, 3)
+    fixed = target - target[:, :, root : root + 1]
+    covariance = np.einsum("btvi,btvj->btij", moved, fixed)  # (B, T, 3, 3)
+    u, _, vt = np.linalg.svd(covariance)
+    # A reflection is never a rotation: flip the weakest axis where the best orthogonal map has det -1.
+    sign = np.sign(np.linalg.det(np.einsum("btji,btkj->btik", vt, u)))
+    sign[sign == 0] = 1.0
+    correction = np.ones((*poses.shape[:2], 3))
+    correction[..., 2] = sign
+    rotation = np.einsum("btji,btj,btkj->btik", vt, correction, u)  # (B, T, 3, 3): V diag(1, 1, d) U^T
+    return np.einsum("btij,btvj->btvi", rotation, moved) + origin
 
 
 def fill_missing(

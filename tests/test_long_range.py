@@ -502,3 +502,71 @@ def test_refine_constant_bone_lengths_flag_and_config_default():
         model.refine(poses, constant_bone_lengths="yes")
     with pytest.raises(ValueError, match=r"constant_bone_lengths: expected a bool, got 1"):
         GCNRefineConfig(constant_bone_lengths=1)
+
+
+def test_constant_bone_lengths_from_another_sequence():
+    from modeling_gcnrefine.processing_gcnrefine import constant_bone_lengths
+    from modeling_gcnrefine.skeleton import H36M_JOINTS_LEFT, H36M_JOINTS_RIGHT, H36M_PARENTS
+
+    rng = np.random.default_rng(1)
+    source = walking_sequence(30)[None] * 1.1 + rng.normal(scale=0.01, size=(1, 30, 17, 3))  # another person
+    poses = walking_sequence(30)[None]
+    pairs = list(zip(H36M_JOINTS_LEFT, H36M_JOINTS_RIGHT))
+    fixed = constant_bone_lengths(poses, H36M_PARENTS, pairs, lengths_from=source)
+    # The lengths are the source's medians (partners averaged), the directions and the root the poses'.
+    np.testing.assert_allclose(_bone_lengths(fixed[0]), _bone_lengths(constant_bone_lengths(source, H36M_PARENTS, pairs)[0])[:1].repeat(30, 0))
+    np.testing.assert_allclose(fixed[0, :, 0], poses[0, :, 0])
+    with pytest.raises(ValueError, match=r"lengths_from: expected shape \(1, T, 17, 3\), got \(2, 30, 17, 3\)"):
+        constant_bone_lengths(poses, H36M_PARENTS, pairs, lengths_from=np.concatenate([source, source]))
+
+
+def test_align_orientation_undoes_a_rotation_and_keeps_the_articulation():
+    from scipy.spatial.transform import Rotation
+
+    from modeling_gcnrefine.processing_gcnrefine import align_orientation
+
+    rng = np.random.default_rng(2)
+    reference = walking_sequence(20)[None] + rng.normal(scale=0.02, size=(1, 20, 17, 3))
+    turns = Rotation.random(20, random_state=3).as_matrix()  # one rotation per frame, about the root
+    root = reference[:, :, :1]
+    turned = np.einsum("tij,btvj->btvi", turns, reference - root) + root + np.array([0.1, 0.0, 0.3])
+    aligned = align_orientation(turned, reference)
+    # The root stays where the poses had it; about it, the reference's orientation comes back exactly.
+    np.testing.assert_allclose(aligned[:, :, 0], turned[:, :, 0])
+    np.testing.assert_allclose(aligned - aligned[:, :, :1], reference - root, atol=1e-9)
+    # A pose unlike the reference: scipy's least-squares rotation, and every bone length kept.
+    other = reference + rng.normal(scale=0.05, size=reference.shape)
+    aligned = align_orientation(other, reference)
+    for t in (0, 7):
+        best, _ = Rotation.align_vectors(reference[0, t] - reference[0, t, 0], other[0, t] - other[0, t, 0])
+        np.testing.assert_allclose(aligned[0, t] - other[0, t, 0], best.apply(other[0, t] - other[0, t, 0]), atol=1e-9)
+    np.testing.assert_allclose(_bone_lengths(aligned[0]), _bone_lengths(other[0]), atol=1e-9)
+    with pytest.raises(ValueError, match=r"reference: expected shape \(1, 20, 17, 3\), got \(20, 17, 3\)"):
+        align_orientation(other, reference[0])
+
+
+def test_refine_keeps_input_bone_lengths_and_orientation_on_request():
+    model = make_long_range()
+    poses = walking_sequence(40).astype(np.float32) * 1.15  # a taller person than any the refiner knows
+    pairs = list(zip(model.config.joints_left, model.config.joints_right))
+    from modeling_gcnrefine.processing_gcnrefine import align_orientation, constant_bone_lengths
+
+    kept = model.refine(poses, constant_bone_lengths=True, bone_lengths_from="input", keep_input_orientation=True)
+    assert kept.shape == poses.shape and kept.dtype == poses.dtype
+    expected = constant_bone_lengths(poses[None], model.config.joint_parents, pairs)[0]
+    np.testing.assert_allclose(_bone_lengths(kept), _bone_lengths(expected), atol=1e-5)
+    np.testing.assert_allclose(kept[:, 0], poses[:, 0], atol=1e-6)  # root trajectory kept
+    # The same as turning the refined (input-length) frames to the input's orientation by hand.
+    refined = model.refine(poses, constant_bone_lengths=True, bone_lengths_from="input")
+    np.testing.assert_allclose(kept, align_orientation(refined[None], poses[None])[0], atol=1e-5)
+    # Config defaults, and the errors.
+    model.config.update({"constant_bone_lengths": True, "bone_lengths_from": "input", "keep_input_orientation": True})
+    np.testing.assert_array_equal(model.refine(poses), kept)
+    with pytest.raises(ValueError, match=r"bone_lengths_from: expected one of \('refined', 'input'\), got 'lifter'"):
+        model.refine(poses, bone_lengths_from="lifter")
+    with pytest.raises(ValueError, match="keep_input_orientation"):
+        model.refine(poses, keep_input_orientation="yes")
+    with pytest.raises(ValueError, match=r"bone_lengths_from: expected one of \('refined', 'input'\), got 'x'"):
+        GCNRefineConfig(bone_lengths_from="x")
+    with pytest.raises(ValueError, match=r"keep_input_orientation: expected a bool, got 1"):
+        GCNRefineConfig(keep_input_orientation=1)
