@@ -117,14 +117,23 @@ def sequence_errors(pairs) -> dict[str, float]:
 def validate(model: GCNRefineModel, rows: dict[str, list]) -> dict[str, dict[str, dict]]:
     out = {}
     for label, items in rows.items():
-        refined = []
+        refined, refused = [], 0
         for x, _, _, c in items:
             confidence = c if model.config.in_channels == 4 else None
-            # No flip test here (half the cost, the same for every candidate); SS3 uses it.
-            refined.append(np.asarray(model.refine(x, confidence=confidence, flip_test=False), np.float32))
+            try:
+                # No flip test here (half the cost, the same for every candidate); SS3 uses it.
+                refined.append(np.asarray(model.refine(x, confidence=confidence, flip_test=False), np.float32))
+            except ValueError as error:
+                # refine() refuses a sequence it cannot take as metres (a lifter's output gone far off
+                # scale): a user gets the error and keeps the input, so the input is scored.
+                if "expected metres" not in str(error):
+                    raise
+                refined.append(x)
+                refused += 1
         out[label] = {
             "input": sequence_errors([(x, y, v) for x, y, v, _ in items]),
             "refined": sequence_errors([(r, y, v) for r, (_, y, v, _) in zip(refined, items)]),
+            "refused": refused,
         }
     return out
 
@@ -178,7 +187,8 @@ def lolo(args) -> None:
 
 
 def _cell(row) -> str:
-    return f"{_f(row['refined']['mpjpe'])} ({_f(cut(row['input']['mpjpe'], row['refined']['mpjpe']))} %)"
+    refused = f"; {row['refused']} refused, scored as input" if row.get("refused") else ""
+    return f"{_f(row['refined']['mpjpe'])} ({_f(cut(row['input']['mpjpe'], row['refined']['mpjpe']))} %{refused})"
 
 
 def lolo_markdown(results) -> str:

@@ -202,7 +202,7 @@ def render_model_card(report: dict, config: dict, training: dict | None = None, 
             if long_range
             else ""
         ),
-        lifter_sentence=_bank_sentence(bank) if bank else _lifter_sentence(settings),
+        lifter_sentence=_bank_sentence(bank, (training or {}).get("fold_by", "motion")) if bank else _lifter_sentence(settings),
         backbone_limit=_backbone_limit(settings),
         headroom_line=_headroom_line(report),
         backbone_name=f"the lifter `{settings['pretrained_lifter']}`" if settings.get("pretrained_lifter") else "the built-in lifter",
@@ -225,7 +225,7 @@ def render_model_card(report: dict, config: dict, training: dict | None = None, 
         config_summary=summary,
         validation=", ".join("/".join(m) for m in meta.get("validation_motions", [])) or "n/a",
         training=json.dumps(
-            {k: v for k, v in (training or {}).items() if k not in ("lifter_bank", "detections", "augmentation")},
+            {k: v for k, v in (training or {}).items() if k not in ("lifter_bank", "detections", "augmentation", "fold_by")},
             sort_keys=True,
         ),
         flip_test=meta.get("flip_test"),
@@ -264,12 +264,19 @@ def _config_summary(config: dict, meta: dict) -> str:
     )
 
 
-def _bank_sentence(bank: list[str]) -> str:
-    """Where the refiner's input poses came from when it trained on several lifters."""
+def _bank_sentence(bank: list[str], fold_by: str = "motion") -> str:
+    """Where the refiner's input poses came from when it trained on several lifters (``fold_by``: the
+    backbone's fold scheme, ``"motion"`` or ``"subject"``)."""
+    folds = (
+        "predict each of SS1/SS2 with the lifter trained on the other subject, so the refiner sees the errors each"
+        " makes on a person, scene and cameras it never saw"
+        if fold_by == "subject"
+        else "predict SS1/SS2 out of fold (trained on the other half of the actions), so the refiner sees the"
+        " errors each makes on unseen motions"
+    )
     return (
         f"Inputs are the 3D poses of a bank of {len(bank)} lifters ({', '.join(bank)}) run on simulated detections;"
-        " the lifters trained on BlendMimic3D predict SS1/SS2 out of fold (trained on the other half of the"
-        " actions), so the refiner sees the errors each makes on unseen motions."
+        f" the lifters trained on BlendMimic3D {folds}."
     )
 
 

@@ -61,7 +61,8 @@ def test_default_checkpoint_is_the_long_range_lifter_bank_refiner():
     assert shipped.architecture == "long_range" and shipped.window_linear and shipped.window_linear_frames == 9
     assert shipped.in_channels == 4 and shipped.predict_residual and not shipped.causal
     assert shipped.receptive_field == 81
-    # Chosen on held-out SS1/SS2 motions (README): refine() gives each bone one length per sequence.
-    assert shipped.constant_bone_lengths
+    # Chosen on the held-out subject (README): refine() keeps the input's bone lengths (one per bone and
+    # sequence) and each frame's orientation, so the refiner corrects the articulation only.
+    assert shipped.constant_bone_lengths and shipped.bone_lengths_from == "input" and shipped.keep_input_orientation
     paper = GCNRefineConfig.from_pretrained(SHIPPED_CHECKPOINTS_DIR / PAPER_CHECKPOINT_NAME)
     assert not paper.constant_bone_lengths  # the paper's model stays as the paper has it
