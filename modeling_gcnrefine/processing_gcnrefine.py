@@ -209,21 +209,29 @@ def align_orientation(sequences: np.ndarray, reference: np.ndarray, root: int = 
     same solution).
     """
     poses = np.asarray(sequences, np.float64)
-    target = np.asarray(reference, np.float64)
+    target = np.asarray(reference)
     if target.shape != poses.shape:
         raise ValueError(f"reference: expected shape {poses.shape}, got {target.shape}")
-    origin = poses[:, :, root : root + 1]
-    moved = poses - origin  # (B, T, V, 3)
-    fixed = target - target[:, :, root : root + 1]
-    covariance = np.einsum("btvi,btvj->btij", moved, fixed)  # (B, T, 3, 3)
-    u, _, vt = np.linalg.svd(covariance)
-    # A reflection is never a rotation: flip the weakest axis where the best orthogonal map has det -1.
-    sign = np.sign(np.linalg.det(np.einsum("btji,btkj->btik", vt, u)))
-    sign[sign == 0] = 1.0
-    correction = np.ones((*poses.shape[:2], 3))
-    correction[..., 2] = sign
-    rotation = np.einsum("btji,btj,btkj->btik", vt, correction, u)  # (B, T, 3, 3): V diag(1, 1, d) U^T
-    return np.einsum("btij,btvj->btvi", rotation, moved) + origin
+    out = np.empty_like(poses)
+    # Frame by frame independent: slices of frames bound the temporaries for hour-long inputs.
+    for start in range(0, poses.shape[1], ALIGN_FRAMES):
+        part = slice(start, start + ALIGN_FRAMES)
+        origin = poses[:, part, root : root + 1]
+        moved = poses[:, part] - origin  # (B, t, V, 3)
+        fixed = target[:, part] - target[:, part, root : root + 1]
+        covariance = np.einsum("btvi,btvj->btij", moved, fixed)  # (B, t, 3, 3)
+        u, _, vt = np.linalg.svd(covariance)
+        # A reflection is never a rotation: flip the weakest axis where the best orthogonal map has det -1.
+        sign = np.sign(np.linalg.det(np.einsum("btji,btkj->btik", vt, u)))
+        sign[sign == 0] = 1.0
+        correction = np.ones((*sign.shape, 3))
+        correction[..., 2] = sign
+        rotation = np.einsum("btji,btj,btkj->btik", vt, correction, u)  # V diag(1, 1, d) U^T
+        out[:, part] = np.einsum("btij,btvj->btvi", rotation, moved) + origin
+    return out
+
+
+ALIGN_FRAMES = 4096
 
 
 def fill_missing(
