@@ -7,10 +7,10 @@ import argparse
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..modeling_gcnrefine import default_checkpoint
 from ..recipes.evaluate import evaluate_blendmimic3d
 from ..recipes.files import check_output_dir
 from ..utils.checks import check_int, check_path
+from ..utils.hub import resolve_model
 from .config import add_dataclass_arguments, dataclass_from_namespace
 
 
@@ -23,10 +23,10 @@ class EvaluateOptions:
         default="outputs/backbone", metadata={"help": "folder written by `gcnrefine backbone`"}
     )
     model: str | None = field(
-        default=None, metadata={"help": "refiner folder or Hub id (none: the shipped checkpoint)"}
+        default=None, metadata={"help": "refiner: shipped name, folder or Hub id (none: the shipped checkpoint)"}
     )
     compact: str | None = field(
-        default=None, metadata={"help": "a compact refiner to compare (folder or Hub id)"}
+        default=None, metadata={"help": "a compact refiner to compare: shipped name, folder or Hub id"}
     )
     data: str | None = field(
         default=None,
@@ -75,9 +75,9 @@ def _run_cli(args: argparse.Namespace) -> int:
     check_output_dir(options.out, refuse_non_empty=not options.force, name="out")
     report = evaluate_blendmimic3d(
         options.backbone,
-        options.model or default_checkpoint(),
+        resolve_model(options.model),
         options.out,
-        compact=options.compact,
+        compact=None if options.compact is None else resolve_model(options.compact),
         dataset_source=options.data,
         user_predictions=options.predictions,
         flip_test=options.flip_test,

@@ -205,3 +205,22 @@ def test_a_subcommand_imports_only_its_own_module():
 )
 def test_top_level_help_does_not_import_torch():
     assert "torch" not in _modules_after("--help")
+
+
+def test_evaluate_takes_shipped_names_and_names_an_unknown_refiner(tmp_path, capsys, monkeypatch):
+    from modeling_gcnrefine.commands import evaluate as evaluate_command
+
+    seen = {}
+
+    def fake_evaluate(backbone, model, out, compact=None, **kwargs):
+        seen.update(model=model, compact=compact)
+        return {"goals": []}
+
+    monkeypatch.setattr(evaluate_command, "evaluate_blendmimic3d", fake_evaluate)
+    monkeypatch.delenv("GCNREFINE_CHECKPOINT", raising=False)
+    args = ["evaluate", "--backbone", str(tmp_path), "-o", str(tmp_path / "report")]
+    assert main([*args, "--compact", "gcnrefine-blendmimic3d-compact"]) == 0
+    assert seen["model"].name == "gcnrefine-blendmimic3d" and seen["compact"].name == "gcnrefine-blendmimic3d-compact"
+    assert seen["model"].is_dir() and seen["compact"].is_dir()  # shipped folders, never a Hub lookup
+    assert main([*args, "--compact", "no-such-refiner"]) == 2
+    assert "expected a shipped checkpoint name" in capsys.readouterr().err
