@@ -198,6 +198,10 @@ def constant_bone_lengths(sequences: np.ndarray, parents, mirror_pairs=(), lengt
     return out
 
 
+# align_orientation works through this many frames at a time (bounds its temporaries).
+ALIGN_FRAMES = 4096
+
+
 def align_orientation(sequences: np.ndarray, reference: np.ndarray, root: int = 0) -> np.ndarray:
     """Each frame of ``(B, T, V, 3)`` poses turned about its root joint to the orientation of the same
     frame of ``reference`` (same shape); returns a new float64 array.
@@ -210,8 +214,12 @@ def align_orientation(sequences: np.ndarray, reference: np.ndarray, root: int = 
     """
     poses = np.asarray(sequences, np.float64)
     target = np.asarray(reference)
+    if poses.ndim != 4 or poses.shape[-1] != 3:
+        raise ValueError(f"sequences: expected shape (B, T, V, 3), got {poses.shape}")
     if target.shape != poses.shape:
         raise ValueError(f"reference: expected shape {poses.shape}, got {target.shape}")
+    if isinstance(root, bool) or not isinstance(root, int | np.integer) or not 0 <= root < poses.shape[2]:
+        raise ValueError(f"root: expected a joint index in [0, {poses.shape[2]}), got {root!r}")
     out = np.empty_like(poses)
     # Frame by frame independent: slices of frames bound the temporaries for hour-long inputs.
     for start in range(0, poses.shape[1], ALIGN_FRAMES):
@@ -230,8 +238,6 @@ def align_orientation(sequences: np.ndarray, reference: np.ndarray, root: int = 
         out[:, part] = np.einsum("btij,btvj->btvi", rotation, moved) + origin
     return out
 
-
-ALIGN_FRAMES = 4096
 
 
 def fill_missing(

@@ -543,6 +543,10 @@ def test_align_orientation_undoes_a_rotation_and_keeps_the_articulation():
     np.testing.assert_allclose(_bone_lengths(aligned[0]), _bone_lengths(other[0]), atol=1e-9)
     with pytest.raises(ValueError, match=r"reference: expected shape \(1, 20, 17, 3\), got \(20, 17, 3\)"):
         align_orientation(other, reference[0])
+    with pytest.raises(ValueError, match=r"sequences: expected shape \(B, T, V, 3\), got \(20, 17, 3\)"):
+        align_orientation(other[0], reference[0])
+    with pytest.raises(ValueError, match=r"root: expected a joint index in \[0, 17\), got 17"):
+        align_orientation(other, reference, root=17)
 
 
 def test_refine_keeps_input_bone_lengths_and_orientation_on_request():
