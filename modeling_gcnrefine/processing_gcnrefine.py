@@ -55,6 +55,13 @@ _REFINE_STACKLEVEL = 4
 _AXES = "xyz"
 
 
+class UnitsError(ValueError):
+    """`refine` refuses poses that are not a person's in metres (median bone length outside
+    [MIN_MEDIAN_BONE_LENGTH_METRES, MAX_MEDIAN_BONE_LENGTH_METRES]). A ``ValueError``, so existing
+    handlers keep working; its own type lets a caller that keeps the input in that case (a benchmark
+    scoring a lifter gone off scale) tell it from every other bad argument."""
+
+
 def flip_permutation(config: GCNRefineConfig) -> list[int]:
     perm = list(range(config.num_joints))
     for left, right in zip(config.joints_left, config.joints_right):
@@ -134,13 +141,13 @@ def _check_metres(sequences: np.ndarray, parents, stacklevel: int = 2) -> None:
     if median > MAX_MEDIAN_BONE_LENGTH_METRES:
         for factor, unit in _LIKELY_UNITS:
             if factor / 3 <= ratio <= factor * 3:
-                raise ValueError(
+                raise UnitsError(
                     f"{expected}; the input looks like {unit} (~{factor:g}x metres): "
                     f"divide by {factor:g} to convert to metres"
                 )
-        raise ValueError(f"{expected}, about {ratio:.3g}x an adult's: check the units and scale (divide by ~{ratio:.2g})")
+        raise UnitsError(f"{expected}, about {ratio:.3g}x an adult's: check the units and scale (divide by ~{ratio:.2g})")
     if median < MIN_MEDIAN_BONE_LENGTH_METRES:
-        raise ValueError(
+        raise UnitsError(
             f"{expected}, about 1/{1 / ratio:.3g} of an adult's: the input looks scaled down (a unit converted "
             f"with the wrong factor?); check the units and scale (multiply by ~{1 / ratio:.2g})"
         )

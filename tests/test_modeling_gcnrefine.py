@@ -18,7 +18,7 @@ from transformers import AutoConfig, AutoModel
 from modeling_gcnrefine import GCNRefineConfig, GCNRefineModel
 from modeling_gcnrefine.graph import joint_graph
 from modeling_gcnrefine.modeling_gcnrefine import build_joint_graph, build_part_graph
-from modeling_gcnrefine.processing_gcnrefine import fill_missing
+from modeling_gcnrefine.processing_gcnrefine import UnitsError, fill_missing
 from modeling_gcnrefine.skeleton import (
     H36M_BONE_LENGTHS_METRES,
     H36M_JOINTS_LEFT,
@@ -407,6 +407,7 @@ def test_refine_refuses_poses_whose_bones_are_not_a_persons_in_metres(scale, adv
     sequence = walking_sequence(10) * scale
     with pytest.raises(ValueError, match=r"poses: expected metres, a median bone length in \[0\.05, 0\.6\] m") as error:
         make_model().refine(sequence)
+    assert isinstance(error.value, UnitsError)  # its own type: a caller can tell it from other bad input
     message = str(error.value)
     assert f"got median bone length {median_bone(sequence):.4g}" in message
     assert advice in message

@@ -43,7 +43,7 @@ from modeling_gcnrefine.data.predictions import load_predictions  # noqa: E402
 from modeling_gcnrefine.data.real_detections import REAL  # noqa: E402
 from modeling_gcnrefine.data.sequences import camera_sequences  # noqa: E402
 from modeling_gcnrefine.evaluation.plausibility import bone_length_spread, jitter  # noqa: E402
-from modeling_gcnrefine.processing_gcnrefine import constant_bone_lengths  # noqa: E402
+from modeling_gcnrefine.processing_gcnrefine import UnitsError, constant_bone_lengths  # noqa: E402
 from modeling_gcnrefine.recipes.backbone import aligned_predictions, prediction_path  # noqa: E402
 from modeling_gcnrefine.recipes.refiner import RefinerDataSettings, load_refiner_sequences  # noqa: E402
 from modeling_gcnrefine.utils.hub import resolve_model  # noqa: E402
@@ -123,11 +123,9 @@ def validate(model: GCNRefineModel, rows: dict[str, list]) -> dict[str, dict[str
             try:
                 # No flip test here (half the cost, the same for every candidate); SS3 uses it.
                 refined.append(np.asarray(model.refine(x, confidence=confidence, flip_test=False), np.float32))
-            except ValueError as error:
+            except UnitsError:
                 # refine() refuses a sequence it cannot take as metres (a lifter's output gone far off
                 # scale): a user gets the error and keeps the input, so the input is scored.
-                if "expected metres" not in str(error):
-                    raise
                 refined.append(x)
                 refused += 1
         out[label] = {
