@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import field
 
+import numpy as np
 from transformers import PreTrainedConfig
 
 from .graph import NORMALIZATIONS
@@ -148,6 +149,14 @@ class GCNRefineConfig(PreTrainedConfig):
             rotation over the joints, `processing_gcnrefine.align_orientation`), so the refiner corrects
             the articulation and leaves where the body faces and leans to the lifter, which saw the
             image (a refiner sees no camera). Not in the paper.
+        smoothing_sigma (`float`, defaults to 0.0): default of `refine(smoothing_sigma=...)`: standard
+            deviation, in frames, of a Gaussian low-pass along time applied last to every joint's position
+            relative to the root (`processing_gcnrefine.smooth_over_time`; the root trajectory is kept);
+            0 turns it off. In frames of the video the poses come from: a checkpoint's value holds for its
+            training data's frame rate (BlendMimic3D: 50 fps assumed), so scale it with the rate
+            (``sigma * fps / 50``). Not in the paper: a single-frame lifter's jitter passes through a
+            residual refiner, and the per-frame orientation kept by `keep_input_orientation` is the
+            lifter's, jitter included.
 
     Losses (weights of the terms summed into `loss`):
         loss_mpjpe_weight (`float`, defaults to 1.0): mean per-joint position error over all T frames.
@@ -204,6 +213,7 @@ class GCNRefineConfig(PreTrainedConfig):
     constant_bone_lengths: bool = False  # not in the paper
     bone_lengths_from: str = "refined"  # not in the paper
     keep_input_orientation: bool = False  # not in the paper
+    smoothing_sigma: float = 0.0  # not in the paper
 
     loss_mpjpe_weight: float = 1.0
     loss_velocity_weight: float = 1.0
@@ -322,6 +332,8 @@ class GCNRefineConfig(PreTrainedConfig):
             raise ValueError(f"bone_lengths_from: expected one of {BONE_LENGTH_SOURCES}, got {self.bone_lengths_from!r}")
         if not isinstance(self.keep_input_orientation, bool):
             raise ValueError(f"keep_input_orientation: expected a bool, got {self.keep_input_orientation!r}")
+        if not valid_smoothing_sigma(self.smoothing_sigma):
+            raise ValueError(f"smoothing_sigma: expected a finite number >= 0 (frames), got {self.smoothing_sigma!r}")
         if not isinstance(self.window_linear, bool):
             raise ValueError(f"window_linear: expected True or False, got {self.window_linear!r}")
         if not self.input_norm_eps > 0:
@@ -375,6 +387,16 @@ class GCNRefineConfig(PreTrainedConfig):
 
 def _is_positive_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def valid_smoothing_sigma(value) -> bool:
+    """A finite real number >= 0 (numpy scalars too; not a bool)."""
+    return (
+        isinstance(value, int | float | np.integer | np.floating)
+        and not isinstance(value, bool | np.bool_)
+        and bool(np.isfinite(value))
+        and value >= 0
+    )
 
 
 # `GCNRefineConfig.preset(name)`: named configurations as overrides of the defaults.

@@ -31,7 +31,7 @@ from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.utils import ModelOutput
 
-from .configuration_gcnrefine import BONE_LENGTH_SOURCES, GCNRefineConfig
+from .configuration_gcnrefine import BONE_LENGTH_SOURCES, GCNRefineConfig, valid_smoothing_sigma
 from .graph import NUM_CLASSES, NUM_SPATIAL_CLASSES, joint_graph, part_graph
 from .processing_gcnrefine import (
     align_orientation,
@@ -39,6 +39,7 @@ from .processing_gcnrefine import (
     flip_permutation,
     prepare_sequences,
     restore_output,
+    smooth_over_time,
 )
 from .processing_gcnrefine import (
     constant_bone_lengths as _constant_bone_lengths,  # refine()'s argument has the plain name
@@ -584,6 +585,7 @@ class GCNRefineModel(GCNRefinePreTrainedModel):
         constant_bone_lengths: bool | None = None,
         bone_lengths_from: str | None = None,
         keep_input_orientation: bool | None = None,
+        smoothing_sigma: float | None = None,
     ):
         """Refine whole sequences.
 
@@ -629,6 +631,11 @@ class GCNRefineModel(GCNRefinePreTrainedModel):
             keep_input_orientation: ``True``: each refined frame is turned about the root to the input
                 frame's orientation (`processing_gcnrefine.align_orientation`), after the bone lengths:
                 the refiner corrects the articulation only; ``None``: ``config.keep_input_orientation``.
+            smoothing_sigma: standard deviation in frames of a Gaussian low-pass along time applied last
+                to each joint relative to the root, the root trajectory kept
+                (`processing_gcnrefine.smooth_over_time`); 0: none; ``None``: ``config.smoothing_sigma``.
+                In frames of the input's video: scale a checkpoint's value by ``fps / 50`` for BlendMimic3D
+                checkpoints.
 
         Returns:
             Refined poses of the input's type, shape, dtype (and device), with the input's root
@@ -651,6 +658,9 @@ class GCNRefineModel(GCNRefinePreTrainedModel):
             if keep_input_orientation is None
             else _check_bool("keep_input_orientation", keep_input_orientation)
         )
+        sigma = config.smoothing_sigma if smoothing_sigma is None else smoothing_sigma
+        if not valid_smoothing_sigma(sigma):
+            raise ValueError(f"smoothing_sigma: expected a finite number >= 0 (frames), got {smoothing_sigma!r}")
         progress = None if progress is None else _check_bool("progress", progress)
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size: expected a positive integer, got {batch_size!r}")
@@ -670,6 +680,8 @@ class GCNRefineModel(GCNRefinePreTrainedModel):
             refined = _constant_bone_lengths(refined, config.joint_parents, pairs, lengths_from=source)
         if keep_orientation:
             refined = align_orientation(refined, array, config.root_joint)
+        if sigma > 0:
+            refined = smooth_over_time(refined, sigma, config.root_joint)
         return restore_output(refined, poses, single)
 
     def _refine_sequences(

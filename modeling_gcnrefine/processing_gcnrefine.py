@@ -22,8 +22,9 @@ import warnings
 
 import numpy as np
 import torch
+from scipy.ndimage import gaussian_filter1d
 
-from .configuration_gcnrefine import GCNRefineConfig
+from .configuration_gcnrefine import GCNRefineConfig, valid_smoothing_sigma
 from .skeleton import (
     H36M_BONE_LENGTHS_METRES,
     H36M_JOINT_NAMES,
@@ -245,6 +246,32 @@ def align_orientation(sequences: np.ndarray, reference: np.ndarray, root: int = 
         out[:, part] = np.einsum("btij,btvj->btvi", rotation, moved) + origin
     return out
 
+
+
+def smooth_over_time(sequences: np.ndarray, sigma: float, root: int = 0) -> np.ndarray:
+    """Gaussian low-pass along time (``scipy.ndimage.gaussian_filter1d``, ``sigma`` in frames, the end
+    frames repeated) of every joint's position relative to the root joint, of ``(B, T, V, 3)`` poses;
+    the root trajectory is kept as it is. Returns a new float64 array (``sigma == 0``: a copy).
+
+    Works joint by joint, so its temporaries are one joint's trajectory, whatever the length.
+    """
+    poses = np.asarray(sequences)
+    if poses.ndim != 4 or poses.shape[-1] != 3:
+        raise ValueError(f"sequences: expected shape (B, T, V, 3), got {poses.shape}")
+    if not valid_smoothing_sigma(sigma):
+        raise ValueError(f"sigma: expected a finite number >= 0 (frames), got {sigma!r}")
+    if isinstance(root, bool) or not isinstance(root, int | np.integer) or not 0 <= root < poses.shape[2]:
+        raise ValueError(f"root: expected a joint index in [0, {poses.shape[2]}), got {root!r}")
+    out = np.array(poses, dtype=np.float64)
+    if sigma == 0:
+        return out
+    origin = out[:, :, root]  # (B, T, 3), a view: the root stays
+    for joint in range(out.shape[2]):
+        if joint == root:
+            continue
+        relative = out[:, :, joint] - origin  # (B, T, 3)
+        out[:, :, joint] = gaussian_filter1d(relative, float(sigma), axis=1, mode="nearest") + origin
+    return out
 
 
 def fill_missing(

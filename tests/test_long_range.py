@@ -574,3 +574,63 @@ def test_refine_keeps_input_bone_lengths_and_orientation_on_request():
         GCNRefineConfig(bone_lengths_from="x")
     with pytest.raises(ValueError, match=r"keep_input_orientation: expected a bool, got 1"):
         GCNRefineConfig(keep_input_orientation=1)
+
+
+# ------------------------------------------------------------------ smoothing over time
+
+
+def test_smooth_over_time_filters_each_joint_about_the_root_and_keeps_the_root():
+    from scipy.ndimage import gaussian_filter1d
+
+    from modeling_gcnrefine.processing_gcnrefine import smooth_over_time
+
+    rng = np.random.default_rng(4)
+    poses = walking_sequence(60)[None] + rng.normal(scale=0.01, size=(1, 60, 17, 3))  # jitter of 1 cm
+    smoothed = smooth_over_time(poses, 2.0)
+    assert smoothed.dtype == np.float64 and smoothed.shape == poses.shape and smoothed is not poses
+    np.testing.assert_array_equal(smoothed[:, :, 0], poses[:, :, 0])  # the root trajectory as it was
+    relative = poses - poses[:, :, :1]
+    expected = gaussian_filter1d(relative, 2.0, axis=1, mode="nearest")
+    np.testing.assert_allclose(smoothed - smoothed[:, :, :1], expected, atol=1e-12)
+    # Less second-difference energy than the input; a still pose (relative to a moving root) is unchanged.
+    assert np.abs(np.diff(smoothed - smoothed[:, :, :1], 2, axis=1)).mean() < 0.3 * np.abs(np.diff(relative, 2, axis=1)).mean()
+    still = np.repeat(poses[:, :1], 60, axis=1) + np.linspace(0, 1, 60)[None, :, None, None]
+    np.testing.assert_allclose(smooth_over_time(still, 3.0), still, atol=1e-12)
+    np.testing.assert_array_equal(smooth_over_time(poses, 0), poses)
+    np.testing.assert_allclose(smooth_over_time(poses[:, :1], 5.0), poses[:, :1], atol=1e-12)  # one frame: nothing to smooth
+    with pytest.raises(ValueError, match=r"sigma: expected a finite number >= 0 \(frames\), got -1"):
+        smooth_over_time(poses, -1)
+    with pytest.raises(ValueError, match=r"sigma: expected a finite number >= 0 \(frames\), got nan"):
+        smooth_over_time(poses, float("nan"))
+    with pytest.raises(ValueError, match=r"sequences: expected shape \(B, T, V, 3\), got \(60, 17, 3\)"):
+        smooth_over_time(poses[0], 1.0)
+    with pytest.raises(ValueError, match=r"root: expected a joint index in \[0, 17\), got -1"):
+        smooth_over_time(poses, 1.0, root=-1)
+
+
+def test_refine_smoothing_sigma_argument_and_config_default():
+    from modeling_gcnrefine.processing_gcnrefine import smooth_over_time
+
+    model = make_long_range()
+    rng = np.random.default_rng(5)
+    poses = (walking_sequence(80) + rng.normal(scale=0.01, size=(80, 17, 3))).astype(np.float32)
+    plain = model.refine(poses)
+    smoothed = model.refine(poses, smoothing_sigma=3.0)
+    assert smoothed.shape == poses.shape and smoothed.dtype == poses.dtype
+    np.testing.assert_allclose(smoothed, smooth_over_time(plain[None].astype(np.float64), 3.0)[0], atol=1e-5)
+    np.testing.assert_allclose(smoothed[:, 0], poses[:, 0], atol=1e-6)  # root trajectory kept
+
+    def jitter(p):
+        return np.abs(np.diff(p - p[:, :1], 2, axis=0)).mean()
+
+    assert jitter(smoothed) < 0.5 * jitter(plain)
+    model.config.smoothing_sigma = 3.0
+    np.testing.assert_array_equal(model.refine(poses), smoothed)
+    np.testing.assert_array_equal(model.refine(poses, smoothing_sigma=0), plain)
+    with pytest.raises(ValueError, match=r"smoothing_sigma: expected a finite number >= 0 \(frames\), got -0.5"):
+        model.refine(poses, smoothing_sigma=-0.5)
+    with pytest.raises(ValueError, match=r"smoothing_sigma: expected a finite number >= 0 \(frames\), got True"):
+        model.refine(poses, smoothing_sigma=True)
+    with pytest.raises(ValueError, match=r"smoothing_sigma: expected a finite number >= 0 \(frames\), got 'x'"):
+        GCNRefineConfig(smoothing_sigma="x")
+    assert GCNRefineConfig.from_dict(GCNRefineConfig(smoothing_sigma=2.5).to_dict()).smoothing_sigma == 2.5
