@@ -43,7 +43,7 @@ from modeling_gcnrefine.data.predictions import load_predictions  # noqa: E402
 from modeling_gcnrefine.data.real_detections import REAL  # noqa: E402
 from modeling_gcnrefine.data.sequences import camera_sequences  # noqa: E402
 from modeling_gcnrefine.evaluation.plausibility import bone_length_spread, jitter  # noqa: E402
-from modeling_gcnrefine.processing_gcnrefine import UnitsError, constant_bone_lengths  # noqa: E402
+from modeling_gcnrefine.processing_gcnrefine import UnitsError, constant_bone_lengths, smooth_over_time  # noqa: E402
 from modeling_gcnrefine.recipes.backbone import aligned_predictions, prediction_path  # noqa: E402
 from modeling_gcnrefine.recipes.refiner import RefinerDataSettings, load_refiner_sequences  # noqa: E402
 from modeling_gcnrefine.utils.hub import resolve_model  # noqa: E402
@@ -114,26 +114,37 @@ def sequence_errors(pairs) -> dict[str, float]:
     }
 
 
-def validate(model: GCNRefineModel, rows: dict[str, list]) -> dict[str, dict[str, dict]]:
-    out = {}
+def validate(model: GCNRefineModel, rows: dict[str, list], sigmas=None) -> dict:
+    """``{label: {"input", "refined", "refused"}}`` of ``model`` on ``rows``; with ``sigmas``, one such dict
+    per smoothing sigma (``{sigma: {...}}``): refined once unsmoothed, then `smooth_over_time` (refine()
+    applies it last, so this is the same as refining with each ``smoothing_sigma``)."""
+    variants = [None] if sigmas is None else list(sigmas)
+    out: dict = {s: {} for s in variants}
     for label, items in rows.items():
         refined, refused = [], 0
         for x, _, _, c in items:
             confidence = c if model.config.in_channels == 4 else None
+            extra = {} if sigmas is None else {"smoothing_sigma": 0.0}
             try:
                 # No flip test here (half the cost, the same for every candidate); SS3 uses it.
-                refined.append(np.asarray(model.refine(x, confidence=confidence, flip_test=False), np.float32))
+                refined.append(np.asarray(model.refine(x, confidence=confidence, flip_test=False, **extra), np.float32))
             except UnitsError:
                 # refine() refuses a sequence it cannot take as metres (a lifter's output gone far off
                 # scale): a user gets the error and keeps the input, so the input is scored.
-                refined.append(x)
+                refined.append(None)
                 refused += 1
-        out[label] = {
-            "input": sequence_errors([(x, y, v) for x, y, v, _ in items]),
-            "refined": sequence_errors([(r, y, v) for r, (_, y, v, _) in zip(refined, items)]),
-            "refused": refused,
-        }
-    return out
+        scored_input = sequence_errors([(x, y, v) for x, y, v, _ in items])
+        for sigma in variants:
+            outputs = [
+                x if r is None else r if not sigma else smooth_over_time(r[None], sigma)[0].astype(np.float32)
+                for r, (x, _, _, _) in zip(refined, items)
+            ]
+            out[sigma][label] = {
+                "input": scored_input,
+                "refined": sequence_errors([(r, y, v) for r, (_, y, v, _) in zip(outputs, items)]),
+                "refused": refused,
+            }
+    return out[None] if sigmas is None else out
 
 
 BONES_ONLY = "constant-bones"
@@ -145,9 +156,10 @@ class BonesOnly:
 
     config = GCNRefineConfig()  # in_channels 3: no confidence
 
-    def refine(self, poses, confidence=None, flip_test=False):
+    def refine(self, poses, confidence=None, flip_test=False, smoothing_sigma=0.0):
         pairs = list(zip(self.config.joints_left, self.config.joints_right))
-        return constant_bone_lengths(np.asarray(poses)[None], self.config.joint_parents, pairs)[0]
+        fixed = constant_bone_lengths(np.asarray(poses)[None], self.config.joint_parents, pairs)
+        return smooth_over_time(fixed, smoothing_sigma)[0] if smoothing_sigma else fixed[0]
 
 
 def lolo(args) -> None:
@@ -172,10 +184,18 @@ def lolo(args) -> None:
             held_out_motions, data=args.data, cache=cache, val_subjects=subjects, presets=tuple(args.presets),
             virtual_views=args.virtual_views,
         )
-        entry["unseen"] = validate(model, rows(Path(held_out)))
         others = [d for d in trained_on if d != Path(held_out)]
-        entry["seen"] = {str(d): validate(model, rows(d)) for d in others}
-        results.append(entry)
+        if args.smoothing_sigmas is None:
+            entry["unseen"] = validate(model, rows(Path(held_out)))
+            entry["seen"] = {str(d): validate(model, rows(d)) for d in others}
+            results.append(entry)
+            continue
+        # One candidate per smoothing sigma, listed in the order given (the tie rule keeps the earlier).
+        unseen = validate(model, rows(Path(held_out)), args.smoothing_sigmas)
+        seen = {str(d): validate(model, rows(d), args.smoothing_sigmas) for d in others}
+        for sigma in args.smoothing_sigmas:
+            results.append({**entry, "candidate": f"{name}+smoothing_sigma={sigma:g}", "smoothing_sigma": sigma,
+                            "unseen": unseen[sigma], "seen": {d: v[sigma] for d, v in seen.items()}})
     text = lolo_markdown(results)
     print(text)
     out = Path(args.out)
@@ -441,6 +461,9 @@ def main() -> None:
                      help="simulated detection presets to score (real detections are added where the folder has them)")
     val.add_argument("--virtual-views", type=int, default=None, metavar="K",
                      help="score the first K virtual views of each action only (default: all)")
+    val.add_argument("--smoothing-sigmas", nargs="+", type=float, default=None, metavar="SIGMA",
+                     help="score each run with each refine(smoothing_sigma=SIGMA) (frames; 0 = none) as its own candidate, "
+                     "in this order; default: the run's own config")
     val.add_argument("--out", default="outputs/lifter_bank", help="folder for lolo.md and lolo.json")
     val.set_defaults(func=lolo)
     test = commands.add_parser("goals", help="SS3 table and issue 14's goals for one refiner")
