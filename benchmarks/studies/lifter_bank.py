@@ -175,11 +175,12 @@ def lolo(args) -> None:
         if subjects:
             # A held-out subject: the lifter may be one it trained on; the person, scene and cameras are new.
             _never_trained_on(str(run), meta, subjects, args.data)
-        elif Path(held_out) in trained_on:
-            raise ValueError(f"--run: {run} trained on {held_out}; expected a lifter it never saw")
+        elif Path(held_out) in trained_on and not args.in_lifter:
+            raise ValueError(f"--run: {run} trained on {held_out}; expected a lifter it never saw (or --in-lifter)")
         model = BonesOnly() if run == BONES_ONLY else GCNRefineModel.from_pretrained(resolve_model(str(run))).eval()
         entry = {"candidate": name, "run": str(run), "held_out": held_out, "trained_on": [str(d) for d in trained_on]}
         entry["val_subjects"] = list(subjects)
+        entry["in_lifter"] = not subjects and Path(held_out) in trained_on
         rows = functools.partial(
             held_out_motions, data=args.data, cache=cache, val_subjects=subjects, presets=tuple(args.presets),
             virtual_views=args.virtual_views,
@@ -224,6 +225,10 @@ def lolo_markdown(results) -> str:
             "occluded-joint MPJPE cut and acceleration-error cut; 'unseen' = the lifter the candidate never trained "
             "on, 'seen' = the mean over the lifters it trained on (same held-out motions).",
         ]
+    in_lifter = any(entry.get("in_lifter") for entry in results)
+    if in_lifter:
+        head.append("With --in-lifter the named lifter is one the run trained on (other motions of it): in-lifter "
+                    "validation, as for a lifter's own refiner.")
     lines = [
         *head,
         "",
@@ -250,7 +255,7 @@ def lolo_markdown(results) -> str:
             scored += list(entry["seen"].items())
         for folder, rows in scored:
             lines.append(f"| {folder} | {entry['candidate']} | {_f(summary_cut(rows))} % | {_f(worst_clean_change(rows))} % |")
-    if subjects:
+    if subjects or in_lifter:
         lines += ["", *choice_lines(results)]
     return "\n".join(lines) + "\n"
 
@@ -461,6 +466,8 @@ def main() -> None:
                      help="simulated detection presets to score (real detections are added where the folder has them)")
     val.add_argument("--virtual-views", type=int, default=None, metavar="K",
                      help="score the first K virtual views of each action only (default: all)")
+    val.add_argument("--in-lifter", action="store_true",
+                     help="accept a run trained on the named lifter (its held-out motions only): a lifter's own refiner")
     val.add_argument("--smoothing-sigmas", nargs="+", type=float, default=None, metavar="SIGMA",
                      help="score each run with each refine(smoothing_sigma=SIGMA) (frames; 0 = none) as its own candidate, "
                      "in this order; default: the run's own config")

@@ -64,5 +64,7 @@ def test_default_checkpoint_is_the_long_range_lifter_bank_refiner():
     # Chosen on the held-out subject (README): refine() keeps the input's bone lengths (one per bone and
     # sequence) and each frame's orientation, so the refiner corrects the articulation only.
     assert shipped.constant_bone_lengths and shipped.bone_lengths_from == "input" and shipped.keep_input_orientation
+    # and smooths the result over time (sigma 4 frames, chosen on the held-out subject by the same rule).
+    assert shipped.smoothing_sigma == 4.0
     paper = GCNRefineConfig.from_pretrained(SHIPPED_CHECKPOINTS_DIR / PAPER_CHECKPOINT_NAME)
-    assert not paper.constant_bone_lengths  # the paper's model stays as the paper has it
+    assert not paper.constant_bone_lengths and paper.smoothing_sigma == 0  # the paper's model stays as the paper has it
