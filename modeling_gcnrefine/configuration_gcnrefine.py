@@ -154,9 +154,11 @@ class GCNRefineConfig(PreTrainedConfig):
             relative to the root (`processing_gcnrefine.smooth_over_time`; the root trajectory is kept);
             0 turns it off. In frames of the video the poses come from: a checkpoint's value holds for its
             training data's frame rate (BlendMimic3D: 50 fps assumed), so scale it with the rate
-            (``sigma * fps / 50``). Not in the paper: a single-frame lifter's jitter passes through a
-            residual refiner, and the per-frame orientation kept by `keep_input_orientation` is the
-            lifter's, jitter included.
+            (``sigma * fps / 50``; `refine(fps=...)` does it). Not in the paper: a single-frame lifter's
+            jitter passes through a residual refiner, and the per-frame orientation kept by
+            `keep_input_orientation` is the lifter's, jitter included.
+        smoothing_fps (`float`, defaults to 50.0): the frame rate (frames/s) in whose frames
+            `smoothing_sigma` is given: `refine(fps=F)` scales it by ``F / smoothing_fps``.
 
     Losses (weights of the terms summed into `loss`):
         loss_mpjpe_weight (`float`, defaults to 1.0): mean per-joint position error over all T frames.
@@ -214,6 +216,7 @@ class GCNRefineConfig(PreTrainedConfig):
     bone_lengths_from: str = "refined"  # not in the paper
     keep_input_orientation: bool = False  # not in the paper
     smoothing_sigma: float = 0.0  # not in the paper
+    smoothing_fps: float = 50.0  # BlendMimic3D's rate is not stated upstream; 50 fps assumed
 
     loss_mpjpe_weight: float = 1.0
     loss_velocity_weight: float = 1.0
@@ -334,6 +337,8 @@ class GCNRefineConfig(PreTrainedConfig):
             raise ValueError(f"keep_input_orientation: expected a bool, got {self.keep_input_orientation!r}")
         if not valid_smoothing_sigma(self.smoothing_sigma):
             raise ValueError(f"smoothing_sigma: expected a finite number >= 0 (frames), got {self.smoothing_sigma!r}")
+        if not valid_smoothing_sigma(self.smoothing_fps) or self.smoothing_fps == 0:
+            raise ValueError(f"smoothing_fps: expected a finite number > 0 (frames/s), got {self.smoothing_fps!r}")
         if not isinstance(self.window_linear, bool):
             raise ValueError(f"window_linear: expected True or False, got {self.window_linear!r}")
         if not self.input_norm_eps > 0:

@@ -586,6 +586,7 @@ class GCNRefineModel(GCNRefinePreTrainedModel):
         bone_lengths_from: str | None = None,
         keep_input_orientation: bool | None = None,
         smoothing_sigma: float | None = None,
+        fps: float | None = None,
     ):
         """Refine whole sequences.
 
@@ -634,8 +635,11 @@ class GCNRefineModel(GCNRefinePreTrainedModel):
             smoothing_sigma: standard deviation in frames of a Gaussian low-pass along time applied last
                 to each joint relative to the root, the root trajectory kept
                 (`processing_gcnrefine.smooth_over_time`); 0: none; ``None``: ``config.smoothing_sigma``.
-                In frames of the input's video: scale a checkpoint's value by ``fps / 50`` for BlendMimic3D
-                checkpoints.
+                Given here, it is in frames of the input.
+            fps: the input's frame rate (frames/s). With ``smoothing_sigma=None``, the config's sigma
+                (in frames at ``config.smoothing_fps``) is scaled by ``fps / config.smoothing_fps``, so the
+                low-pass keeps its cut-off in seconds; ``None``: the input is taken to be at
+                ``config.smoothing_fps``.
 
         Returns:
             Refined poses of the input's type, shape, dtype (and device), with the input's root
@@ -658,9 +662,13 @@ class GCNRefineModel(GCNRefinePreTrainedModel):
             if keep_input_orientation is None
             else _check_bool("keep_input_orientation", keep_input_orientation)
         )
+        if fps is not None and (not valid_smoothing_sigma(fps) or fps == 0):
+            raise ValueError(f"fps: expected a finite number > 0 (frames/s), got {fps!r}")
         sigma = config.smoothing_sigma if smoothing_sigma is None else smoothing_sigma
         if not valid_smoothing_sigma(sigma):
             raise ValueError(f"smoothing_sigma: expected a finite number >= 0 (frames), got {smoothing_sigma!r}")
+        if smoothing_sigma is None and fps is not None:
+            sigma = sigma * float(fps) / config.smoothing_fps
         progress = None if progress is None else _check_bool("progress", progress)
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size: expected a positive integer, got {batch_size!r}")

@@ -634,3 +634,18 @@ def test_refine_smoothing_sigma_argument_and_config_default():
     with pytest.raises(ValueError, match=r"smoothing_sigma: expected a finite number >= 0 \(frames\), got 'x'"):
         GCNRefineConfig(smoothing_sigma="x")
     assert GCNRefineConfig.from_dict(GCNRefineConfig(smoothing_sigma=2.5).to_dict()).smoothing_sigma == 2.5
+
+
+def test_refine_fps_scales_the_configured_smoothing_only():
+    model = make_long_range(smoothing_sigma=4.0)
+    poses = walking_sequence(60).astype(np.float32)
+    # 25 fps: the configured 4 frames at 50 fps become 2 frames of the input.
+    np.testing.assert_array_equal(model.refine(poses, fps=25), model.refine(poses, smoothing_sigma=2.0))
+    np.testing.assert_array_equal(model.refine(poses, fps=50.0), model.refine(poses))
+    # An explicit sigma is in the input's frames already: fps does not rescale it.
+    np.testing.assert_array_equal(model.refine(poses, smoothing_sigma=1.0, fps=25), model.refine(poses, smoothing_sigma=1.0))
+    for bad in (0, -30, float("inf"), "30"):
+        with pytest.raises(ValueError, match=r"fps: expected a finite number > 0 \(frames/s\), got"):
+            model.refine(poses, fps=bad)
+    with pytest.raises(ValueError, match=r"smoothing_fps: expected a finite number > 0 \(frames/s\), got 0"):
+        GCNRefineConfig(smoothing_fps=0)

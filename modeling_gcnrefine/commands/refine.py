@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from dataclasses import dataclass, field
 
 from ..evaluation.plausibility import plausibility_change
@@ -28,6 +29,14 @@ class RefineOptions:
     flip_test: bool = field(default=False, metadata={"help": "average with the mirrored input's refinement"})
     batch_size: int = field(default=1024, metadata={"help": "windows per forward pass"})
     device: str | None = field(default=None, metadata={"help": "torch device, e.g. cuda (none: cpu)"})
+    fps: float | None = field(
+        default=None,
+        metadata={"help": "the poses' frame rate: scales the model's smoothing (none: the model's own rate, 50 fps)"},
+    )
+    smoothing_sigma: float | None = field(
+        default=None,
+        metadata={"help": "Gaussian smoothing over time, sigma in frames of the input; 0: off (none: the model's)"},
+    )
     force: bool = field(default=False, metadata={"help": "replace the output file if it exists"})
 
     def __post_init__(self) -> None:
@@ -38,6 +47,10 @@ class RefineOptions:
         check_path("output", self.output)
         check_path("model", self.model, optional=True)
         check_int("batch_size", self.batch_size, 1)
+        if self.fps is not None and not (math.isfinite(self.fps) and self.fps > 0):
+            raise ValueError(f"fps: expected a finite number > 0 (frames/s), got {self.fps!r}")
+        if self.smoothing_sigma is not None and not (math.isfinite(self.smoothing_sigma) and self.smoothing_sigma >= 0):
+            raise ValueError(f"smoothing_sigma: expected a finite number >= 0 (frames), got {self.smoothing_sigma!r}")
 
 
 def _summary(change: dict) -> str:
@@ -64,6 +77,8 @@ def _run_refine(args: argparse.Namespace) -> int:
         overwrite=options.force,
         key=options.key,
         device=options.device,
+        fps=options.fps,
+        smoothing_sigma=options.smoothing_sigma,
     )
     if len(result.before) >= 3:  # acceleration needs three frames
         print(_summary(plausibility_change(result.before, result.after)))

@@ -101,11 +101,14 @@ def refine_poses_file(
     overwrite: bool = False,
     key: str | None = None,
     device: str | None = None,
+    fps: float | None = None,
+    smoothing_sigma: float | None = None,
 ) -> RefinedFile:
     """Refine the poses in ``input_path``, write them to ``output_path`` with the input's shape.
 
     Returns the poses before and after too, so a caller can report what the refiner changed. A bad
     ``output_path`` (:func:`check_output_path`) is refused before anything is loaded or refined.
+    ``fps`` and ``smoothing_sigma`` go to `GCNRefineModel.refine` (None: the model's defaults).
     """
     output_path = check_output_path(output_path, overwrite)
     poses = load_poses_file(input_path, key=key)
@@ -114,7 +117,9 @@ def refine_poses_file(
         refiner = refiner.to(device)
     shape = poses.shape
     before = poses.reshape(shape[0], 17, 3)
-    refined = np.asarray(refiner.refine(before, flip_test=flip_test, batch_size=batch_size))
+    refined = np.asarray(
+        refiner.refine(before, flip_test=flip_test, batch_size=batch_size, fps=fps, smoothing_sigma=smoothing_sigma)
+    )
     path = save_poses_file(output_path, refined.reshape(shape), overwrite=overwrite)
     return RefinedFile(path=path, before=before, after=refined.reshape(shape[0], 17, 3))
 

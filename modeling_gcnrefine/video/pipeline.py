@@ -294,7 +294,9 @@ def process_video(
         interpolate_missing(lift_input).astype(np.float32), (info.width, info.height), flip_test=lift_flip
     )
     kwargs = {"confidence": confidence} if refine_model.config.in_channels == 4 else {}
-    refined = refine_model.refine(poses_3d, flip_test=refine_flip_test, **kwargs)
+    # The video's frame rate keeps the model's smoothing at the same cut-off in seconds.
+    fps = info.fps if info.fps > 0 else None  # a container without a rate: the model's own
+    refined = refine_model.refine(poses_3d, flip_test=refine_flip_test, fps=fps, **kwargs)
 
     result = VideoResult(
         npz_path=npz_path,

@@ -190,3 +190,23 @@ def test_default_checkpoint_missing_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.setenv("GCNREFINE_CHECKPOINT", str(tmp_path / "nothing"))
     with pytest.raises(ValueError, match="GCNREFINE_CHECKPOINT"):
         GCNRefineModel.from_pretrained()
+
+
+def test_cli_smoothing_sigma_and_fps(tmp_path, capsys):
+    torch.manual_seed(0)
+    model = GCNRefineModel(GCNRefineConfig(**TINY_REFINER, smoothing_sigma=4.0)).eval()
+    model.save_pretrained(tmp_path / "smoothing")
+    source = tmp_path / "in.npy"
+    np.save(source, poses(60))
+    base = ["refine", str(source), "--model", str(tmp_path / "smoothing")]
+    assert main([*base, "-o", str(tmp_path / "sigma.npy"), "--smoothing-sigma", "2"]) == 0
+    assert main([*base, "-o", str(tmp_path / "fps.npy"), "--fps", "25"]) == 0  # 4 frames at 50 fps = 2 at 25
+    expected = model.refine(poses(60), smoothing_sigma=2.0)
+    np.testing.assert_allclose(np.load(tmp_path / "sigma.npy"), expected, atol=1e-6)
+    np.testing.assert_allclose(np.load(tmp_path / "fps.npy"), expected, atol=1e-6)
+    capsys.readouterr()
+    assert main([*base, "-o", str(tmp_path / "bad.npy"), "--fps", "0"]) == 2
+    assert "fps: expected a finite number > 0 (frames/s), got 0.0" in capsys.readouterr().err
+    assert main([*base, "-o", str(tmp_path / "bad.npy"), "--smoothing-sigma", "-1"]) == 2
+    assert "smoothing_sigma: expected a finite number >= 0 (frames), got -1.0" in capsys.readouterr().err
+    assert not (tmp_path / "bad.npy").exists()
