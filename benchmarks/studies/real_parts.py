@@ -81,11 +81,13 @@ def semgcn_ridge(backbone: Path, data):
         p for p in ROWS if p != "real" and prediction_path(backbone, "train", p, 0).exists()
     )
     virtual = (0,) if load_settings(backbone) is not None else ()
-    settings = RefinerDataSettings(presets=presets, seeds=(0, 1), virtual_seeds=virtual)
+    # Detection seeds 0 and 1 where the folder has both (a backbone run with --prediction-seeds 0 has one).
+    seeds = tuple(s for s in (0, 1) if all(prediction_path(backbone, "train", p, s).exists() for p in presets))
+    settings = RefinerDataSettings(presets=presets, seeds=seeds, virtual_seeds=virtual)
     train, val = load_refiner_sequences(backbone, data, settings)
     pairs = list(zip(train.inputs, train.targets))
     ridge = fit_ridge(pairs, list(zip(val.inputs, val.targets)), frames=RIDGE_FRAMES)
-    return ridge, {"presets": list(presets), "virtual_seeds": list(virtual), "train_sequences": len(pairs),
+    return ridge, {"presets": list(presets), "seeds": list(seeds), "virtual_seeds": list(virtual), "train_sequences": len(pairs),
                    "val_sequences": len(val.inputs), "alpha": ridge.alpha,
                    "validation_mpjpe_mm": {str(k): v for k, v in ridge.validation_mpjpe_mm.items()}}
 

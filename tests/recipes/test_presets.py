@@ -68,3 +68,5 @@ def test_default_checkpoint_is_the_long_range_lifter_bank_refiner():
     assert shipped.smoothing_sigma == 4.0
     paper = GCNRefineConfig.from_pretrained(SHIPPED_CHECKPOINTS_DIR / PAPER_CHECKPOINT_NAME)
     assert not paper.constant_bone_lengths and paper.smoothing_sigma == 0  # the paper's model stays as the paper has it
+    # SemGCN's own refiner smooths too (sigma 4, chosen on its held-out SS1/SS2 motions, README).
+    assert GCNRefineConfig.from_pretrained(SHIPPED_CHECKPOINTS_DIR / "gcnrefine-semgcn-h36m").smoothing_sigma == 4.0
