@@ -149,6 +149,12 @@ class GCNRefineConfig(PreTrainedConfig):
             rotation over the joints, `processing_gcnrefine.align_orientation`), so the refiner corrects
             the articulation and leaves where the body faces and leans to the lifter, which saw the
             image (a refiner sees no camera). Not in the paper.
+        global_correction_min_degrees (`float` or `None`, defaults to None): with `keep_input_orientation`
+            or `bone_lengths_from="input"`, a sequence whose refined frames turn the whole body away from
+            the input's by more than this median angle (degrees, `processing_gcnrefine.orientation_change_degrees`)
+            keeps the refiner's orientation and bone lengths instead: the refiner sees a systematic error
+            of the lifter (a Human3.6M lifter on another dataset's cameras and people tilts every frame),
+            not the small per-frame turns it should leave alone. None: never. Not in the paper.
         smoothing_sigma (`float`, defaults to 0.0): default of `refine(smoothing_sigma=...)`: standard
             deviation, in frames, of a Gaussian low-pass along time applied last to every joint's position
             relative to the root (`processing_gcnrefine.smooth_over_time`; the root trajectory is kept);
@@ -215,6 +221,7 @@ class GCNRefineConfig(PreTrainedConfig):
     constant_bone_lengths: bool = False  # not in the paper
     bone_lengths_from: str = "refined"  # not in the paper
     keep_input_orientation: bool = False  # not in the paper
+    global_correction_min_degrees: float | None = None  # not in the paper
     smoothing_sigma: float = 0.0  # not in the paper
     smoothing_fps: float = 50.0  # BlendMimic3D's rate is not stated upstream; 50 fps assumed
 
@@ -335,6 +342,11 @@ class GCNRefineConfig(PreTrainedConfig):
             raise ValueError(f"bone_lengths_from: expected one of {BONE_LENGTH_SOURCES}, got {self.bone_lengths_from!r}")
         if not isinstance(self.keep_input_orientation, bool):
             raise ValueError(f"keep_input_orientation: expected a bool, got {self.keep_input_orientation!r}")
+        threshold = self.global_correction_min_degrees
+        if threshold is not None and not (valid_smoothing_sigma(threshold) and threshold <= 180):
+            raise ValueError(
+                f"global_correction_min_degrees: expected None or an angle in [0, 180] degrees, got {threshold!r}"
+            )
         if not valid_smoothing_sigma(self.smoothing_sigma):
             raise ValueError(f"smoothing_sigma: expected a finite number >= 0 (frames), got {self.smoothing_sigma!r}")
         if not valid_smoothing_sigma(self.smoothing_fps) or self.smoothing_fps == 0:

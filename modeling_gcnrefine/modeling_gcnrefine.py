@@ -37,6 +37,7 @@ from .processing_gcnrefine import (
     align_orientation,
     chunk_plan,
     flip_permutation,
+    orientation_change_degrees,
     prepare_sequences,
     restore_output,
     smooth_over_time,
@@ -632,6 +633,8 @@ class GCNRefineModel(GCNRefinePreTrainedModel):
             keep_input_orientation: ``True``: each refined frame is turned about the root to the input
                 frame's orientation (`processing_gcnrefine.align_orientation`), after the bone lengths:
                 the refiner corrects the articulation only; ``None``: ``config.keep_input_orientation``.
+                With ``config.global_correction_min_degrees``, a sequence the refiner turns by more than
+                that median angle keeps the refiner's orientation and bone lengths (see the config).
             smoothing_sigma: standard deviation in frames of a Gaussian low-pass along time applied last
                 to each joint relative to the root, the root trajectory kept
                 (`processing_gcnrefine.smooth_over_time`); 0: none; ``None``: ``config.smoothing_sigma``.
@@ -682,12 +685,25 @@ class GCNRefineModel(GCNRefinePreTrainedModel):
                 refined = self._refine_sequences(array, conf, flip_test, batch_size, progress)
         finally:
             self.train(was_training)
+        # Sequences the refiner turns far from the input: a systematic error of the lifter, which the
+        # refiner's own orientation and bone lengths correct (config.global_correction_min_degrees).
+        global_fix = None
+        keeps_input = keep_orientation or (fixed_bones and lengths_from == "input")
+        if config.global_correction_min_degrees is not None and keeps_input:
+            turned = np.median(orientation_change_degrees(refined, array, config.root_joint), axis=1)  # (B,)
+            global_fix = turned > config.global_correction_min_degrees
         if fixed_bones:  # (B, T, V, 3) float64, root kept
             pairs = list(zip(config.joints_left, config.joints_right))
             source = array if lengths_from == "input" else None
-            refined = _constant_bone_lengths(refined, config.joint_parents, pairs, lengths_from=source)
+            fixed = _constant_bone_lengths(refined, config.joint_parents, pairs, lengths_from=source)
+            if source is not None and global_fix is not None and global_fix.any():
+                fixed[global_fix] = _constant_bone_lengths(refined[global_fix], config.joint_parents, pairs)
+            refined = fixed
         if keep_orientation:
-            refined = align_orientation(refined, array, config.root_joint)
+            aligned = align_orientation(refined, array, config.root_joint)
+            if global_fix is not None:
+                aligned[global_fix] = refined[global_fix]
+            refined = aligned
         if sigma > 0:
             refined = smooth_over_time(refined, sigma, config.root_joint)
         return restore_output(refined, poses, single)

@@ -234,18 +234,48 @@ def align_orientation(sequences: np.ndarray, reference: np.ndarray, root: int = 
         part = slice(start, start + ALIGN_FRAMES)
         origin = poses[:, part, root : root + 1]
         moved = poses[:, part] - origin  # (B, t, V, 3)
-        fixed = target[:, part] - target[:, part, root : root + 1]
-        covariance = np.einsum("btvi,btvj->btij", moved, fixed)  # (B, t, 3, 3)
-        u, _, vt = np.linalg.svd(covariance)
-        # A reflection is never a rotation: flip the weakest axis where the best orthogonal map has det -1.
-        sign = np.sign(np.linalg.det(np.einsum("btji,btkj->btik", vt, u)))
-        sign[sign == 0] = 1.0
-        correction = np.ones((*sign.shape, 3))
-        correction[..., 2] = sign
-        rotation = np.einsum("btji,btj,btkj->btik", vt, correction, u)  # V diag(1, 1, d) U^T
+        rotation = _frame_rotations(moved, target[:, part] - target[:, part, root : root + 1])
         out[:, part] = np.einsum("btij,btvj->btvi", rotation, moved) + origin
     return out
 
+
+def _frame_rotations(moved: np.ndarray, fixed: np.ndarray) -> np.ndarray:
+    """``(B, t, 3, 3)`` least-squares rotations (Kabsch, no reflection) taking each root-relative frame of
+    ``moved`` ``(B, t, V, 3)`` onto the same frame of ``fixed``."""
+    covariance = np.einsum("btvi,btvj->btij", moved, fixed)  # (B, t, 3, 3)
+    u, _, vt = np.linalg.svd(covariance)
+    # A reflection is never a rotation: flip the weakest axis where the best orthogonal map has det -1.
+    sign = np.sign(np.linalg.det(np.einsum("btji,btkj->btik", vt, u)))
+    sign[sign == 0] = 1.0
+    correction = np.ones((*sign.shape, 3))
+    correction[..., 2] = sign
+    return np.einsum("btji,btj,btkj->btik", vt, correction, u)  # V diag(1, 1, d) U^T
+
+
+def orientation_change_degrees(sequences: np.ndarray, reference: np.ndarray, root: int = 0) -> np.ndarray:
+    """``(B, T)`` angle in degrees of the least-squares rotation about the root between each frame of
+    ``(B, T, V, 3)`` poses and the same frame of ``reference``: how far the poses turned the whole body
+    (the rotation `align_orientation` would undo)."""
+    poses = np.asarray(sequences, np.float64)
+    target = np.asarray(reference, np.float64)
+    if poses.ndim != 4 or poses.shape[-1] != 3:
+        raise ValueError(f"sequences: expected shape (B, T, V, 3), got {poses.shape}")
+    if target.shape != poses.shape:
+        raise ValueError(f"reference: expected shape {poses.shape}, got {target.shape}")
+    if isinstance(root, bool) or not isinstance(root, int | np.integer) or not 0 <= root < poses.shape[2]:
+        raise ValueError(f"root: expected a joint index in [0, {poses.shape[2]}), got {root!r}")
+    angles = np.empty(poses.shape[:2])
+    for start in range(0, poses.shape[1], ALIGN_FRAMES):
+        part = slice(start, start + ALIGN_FRAMES)
+        rotation = _frame_rotations(
+            poses[:, part] - poses[:, part, root : root + 1], target[:, part] - target[:, part, root : root + 1]
+        )
+        # atan2 of the rotation's sine (its skew part) and cosine (its trace): exact near 0 and 180 degrees.
+        skew = rotation - np.swapaxes(rotation, -1, -2)
+        sine = np.linalg.norm(np.stack([skew[..., 2, 1], skew[..., 0, 2], skew[..., 1, 0]], -1), axis=-1) / 2.0
+        cosine = (np.trace(rotation, axis1=-2, axis2=-1) - 1.0) / 2.0
+        angles[:, part] = np.degrees(np.arctan2(sine, cosine))
+    return angles
 
 
 def smooth_over_time(sequences: np.ndarray, sigma: float, root: int = 0) -> np.ndarray:

@@ -649,3 +649,61 @@ def test_refine_fps_scales_the_configured_smoothing_only():
             model.refine(poses, fps=bad)
     with pytest.raises(ValueError, match=r"smoothing_fps: expected a finite number > 0 \(frames/s\), got 0"):
         GCNRefineConfig(smoothing_fps=0)
+
+
+# ------------------------------------------------------------------ global correction switch
+
+
+def test_orientation_change_degrees_measures_the_turn_about_the_root():
+    from scipy.spatial.transform import Rotation
+
+    from modeling_gcnrefine.processing_gcnrefine import orientation_change_degrees
+
+    reference = walking_sequence(12)[None]
+    angles = np.linspace(0.0, 90.0, 12)
+    turns = Rotation.from_rotvec(np.radians(angles)[:, None] * np.array([0.0, 1.0, 0.0])).as_matrix()
+    root = reference[:, :, :1]
+    turned = np.einsum("tij,btvj->btvi", turns, reference - root) + root + 0.5  # moved too: only the turn counts
+    np.testing.assert_allclose(orientation_change_degrees(turned, reference), angles[None], atol=1e-6)
+    with pytest.raises(ValueError, match=r"reference: expected shape \(1, 12, 17, 3\), got \(12, 17, 3\)"):
+        orientation_change_degrees(turned, reference[0])
+    with pytest.raises(ValueError, match=r"root: expected a joint index in \[0, 17\), got 17"):
+        orientation_change_degrees(turned, reference, root=17)
+
+
+def test_global_correction_keeps_the_refiners_orientation_and_bones_past_the_threshold():
+    from scipy.spatial.transform import Rotation
+
+    from modeling_gcnrefine.processing_gcnrefine import align_orientation, constant_bone_lengths
+
+    model = make_long_range()
+    model.config.update({"constant_bone_lengths": True, "bone_lengths_from": "input", "keep_input_orientation": True})
+    poses = walking_sequence(30)
+    turn = Rotation.from_euler("x", 20, degrees=True).as_matrix()  # a lifter's systematic tilt, undone by the refiner
+
+    def refiner_output(array, *_):  # (B, T, V, 3): every frame turned by 20 degrees, bones 10 % longer
+        root = array[:, :, :1]
+        return np.einsum("ij,btvj->btvi", turn, (array - root) * 1.1) + root
+
+    model._refine_sequences = refiner_output
+    pairs = list(zip(model.config.joints_left, model.config.joints_right))
+    raw = refiner_output(poses[None].astype(np.float64))
+    articulation_only = align_orientation(
+        constant_bone_lengths(raw, model.config.joint_parents, pairs, lengths_from=poses[None]), poses[None]
+    )[0]
+    np.testing.assert_allclose(model.refine(poses), articulation_only, atol=1e-6)  # switch off (None)
+    model.config.global_correction_min_degrees = 30.0  # the refiner turns less than that: input kept
+    np.testing.assert_allclose(model.refine(poses), articulation_only, atol=1e-6)
+    model.config.global_correction_min_degrees = 10.0  # it turns more: its orientation and bones are kept
+    np.testing.assert_allclose(model.refine(poses), constant_bone_lengths(raw, model.config.joint_parents, pairs)[0], atol=1e-6)
+    # Per sequence of a batch: one turned by the refiner, one left alone.
+    both = np.stack([poses, poses + 0.1])
+    model._refine_sequences = lambda array, *_: np.concatenate([refiner_output(array[:1]), array[1:]])
+    out = model.refine(both)
+    np.testing.assert_allclose(out[0], constant_bone_lengths(raw, model.config.joint_parents, pairs)[0], atol=1e-6)
+    second = both[1:]  # left alone by the refiner: articulation only (input bones and orientation)
+    expected = align_orientation(constant_bone_lengths(second, model.config.joint_parents, pairs, lengths_from=second), second)
+    np.testing.assert_allclose(out[1], expected[0], atol=1e-6)
+    for bad in (-1.0, 181.0, float("nan"), "10"):
+        with pytest.raises(ValueError, match=r"global_correction_min_degrees: expected None or an angle in \[0, 180\] degrees"):
+            GCNRefineConfig(global_correction_min_degrees=bad)
