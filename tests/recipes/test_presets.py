@@ -66,6 +66,8 @@ def test_default_checkpoint_is_the_long_range_lifter_bank_refiner():
     assert shipped.constant_bone_lengths and shipped.bone_lengths_from == "input" and shipped.keep_input_orientation
     # and smooths the result over time (sigma 4 frames, chosen on the held-out subject by the same rule).
     assert shipped.smoothing_sigma == 4.0
+    # A sequence the refiner turns by more than 12 degrees (median) keeps its orientation and bones (same choice).
+    assert shipped.global_correction_min_degrees == 12.0
     paper = GCNRefineConfig.from_pretrained(SHIPPED_CHECKPOINTS_DIR / PAPER_CHECKPOINT_NAME)
     assert not paper.constant_bone_lengths and paper.smoothing_sigma == 0  # the paper's model stays as the paper has it
     # SemGCN's own refiner smooths too (sigma 4, chosen on its held-out SS1/SS2 motions, README).
