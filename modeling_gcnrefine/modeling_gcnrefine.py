@@ -692,18 +692,17 @@ class GCNRefineModel(GCNRefinePreTrainedModel):
         if config.global_correction_min_degrees is not None and keeps_input:
             turned = np.median(orientation_change_degrees(refined, array, config.root_joint), axis=1)  # (B,)
             global_fix = turned > config.global_correction_min_degrees
-        if fixed_bones:  # (B, T, V, 3) float64, root kept
-            pairs = list(zip(config.joints_left, config.joints_right))
-            source = array if lengths_from == "input" else None
-            fixed = _constant_bone_lengths(refined, config.joint_parents, pairs, lengths_from=source)
-            if source is not None and global_fix is not None and global_fix.any():
-                fixed[global_fix] = _constant_bone_lengths(refined[global_fix], config.joint_parents, pairs)
-            refined = fixed
-        if keep_orientation:
-            aligned = align_orientation(refined, array, config.root_joint)
-            if global_fix is not None:
-                aligned[global_fix] = refined[global_fix]
-            refined = aligned
+        pairs = list(zip(config.joints_left, config.joints_right))
+        # Sequence by sequence, written back in place: the temporaries are one sequence's, as before.
+        for b in range(len(refined)):
+            correct_globally = global_fix is not None and bool(global_fix[b])
+            sequence = refined[b : b + 1]  # (1, T, V, 3) float64, root kept
+            if fixed_bones:
+                source = array[b : b + 1] if lengths_from == "input" and not correct_globally else None
+                sequence = _constant_bone_lengths(sequence, config.joint_parents, pairs, lengths_from=source)
+            if keep_orientation and not correct_globally:
+                sequence = align_orientation(sequence, array[b : b + 1], config.root_joint)
+            refined[b] = sequence[0]
         if sigma > 0:
             refined = smooth_over_time(refined, sigma, config.root_joint)
         return restore_output(refined, poses, single)
