@@ -72,11 +72,12 @@ Flip test: {flip_test}. Classical filters were tuned on the validation motions, 
 Goals of the project, measured:
 
 {goals_table}
-
+{bank_section}
 ### Limits of this evaluation
 
-- Detections are **simulated** from ground truth with an occlusion-aware error model (the videos are
-  not available here); real detectors fail differently.
+- The `occluded`, `realistic` and `visible_only` detections are **simulated** from ground truth with an
+  occlusion-aware error model (`realistic` calibrated on a real detector's errors on SS1/SS2); `real`
+  rows are BlazePose on the upstream videos. Other detectors fail differently.
 - {backbone_limit}
 {headroom_line}- SS3 is small: 4 actions, 2,920 camera-frames.
 - BlendMimic3D's upstream files label left and right mirrored against Human3.6M; the dataset was
@@ -152,7 +153,39 @@ def headline(report: dict) -> str:
     return "; ".join(parts) + "." + verdict if parts else "no evaluation report."
 
 
-def render_model_card(report: dict, config: dict, training: dict | None = None, repo_id: str = REPO_ID) -> str:
+def bank_section(bank: dict | None) -> str:
+    """The SS3 table of every bank lifter from ``benchmarks/studies/lifter_bank.py goals``' goals.json
+    (``{"table": {lifter: {detections: {"alone": {...}, "refined": {...}}}}}``); "" without one."""
+    if not bank or not bank.get("table"):
+        return ""
+    lines = [
+        "",
+        "Every lifter of the bank on SS3, this checkpoint with its defaults (`benchmarks/studies/lifter_bank.py goals`):",
+        "MPJPE, occluded-joint MPJPE (mm) and acceleration error (mm/frame²), alone → refined.",
+        "",
+        "| lifter | detections | MPJPE | cut | occluded-joint MPJPE | acceleration error |",
+        "|---|---|---|---|---|---|",
+    ]
+    for lifter, rows in bank["table"].items():
+        for detections, row in rows.items():
+            alone, refined = row["alone"], row["refined"]
+            cut = 100 * (alone["mpjpe"] - refined["mpjpe"]) / alone["mpjpe"]
+            lines.append(
+                f"| {lifter} | {detections} | {alone['mpjpe']:.1f} → {refined['mpjpe']:.1f} | {cut:.1f} % "
+                f"| {_fmt_pair(alone, refined, 'mpjpe_occluded')} | {_fmt_pair(alone, refined, 'acceleration_error')} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def _fmt_pair(alone: dict, refined: dict, key: str) -> str:
+    if alone.get(key) is None or refined.get(key) is None:
+        return "-"
+    return f"{alone[key]:.1f} → {refined[key]:.1f}"
+
+
+def render_model_card(
+    report: dict, config: dict, training: dict | None = None, repo_id: str = REPO_ID, bank_goals: dict | None = None
+) -> str:
     """Markdown with the Hub YAML header (license, library, tags, datasets, metrics, model-index).
 
     The model-index has one result per detection preset (``dataset.config`` is the preset name), so
@@ -231,6 +264,7 @@ def render_model_card(report: dict, config: dict, training: dict | None = None, 
         flip_test=meta.get("flip_test"),
         results_table=results_table(report),
         goals_table=goals_table(report.get("goals") or check_goals(report)),
+        bank_section=bank_section(bank_goals),
     )
     return str(ModelCard.from_template(data, template_str="---\n{{ card_data }}\n---\n" + body))
 
@@ -327,11 +361,15 @@ def _lifter_sentence(settings: dict) -> str:
     )
 
 
-def write_model_card(report_json: str | Path, config_json: str | Path, out: str | Path, training: dict | None = None, overwrite: bool = False) -> Path:
-    """Write the card for the refiner whose ``config.json`` and evaluation ``report.json`` are given."""
+def write_model_card(
+    report_json: str | Path, config_json: str | Path, out: str | Path, training: dict | None = None,
+    overwrite: bool = False, bank_goals: dict | None = None,
+) -> Path:
+    """Write the card for the refiner whose ``config.json`` and evaluation ``report.json`` are given
+    (``bank_goals``: lifter_bank.py goals' goals.json, for the per-lifter table)."""
     report = json.loads(Path(report_json).read_text())
     config = json.loads(Path(config_json).read_text())
-    text = render_model_card(report, config, training)
+    text = render_model_card(report, config, training, bank_goals=bank_goals)
     return write_atomic(out, lambda tmp: Path(tmp).write_text(text), overwrite=overwrite)
 
 
@@ -340,11 +378,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report", required=True, help="report.json from gcnrefine evaluate")
     parser.add_argument("--config", required=True, help="the refiner's config.json")
     parser.add_argument("--training", default=None, help="JSON file with the training settings to quote")
+    parser.add_argument("--bank-goals", default=None, help="goals.json of benchmarks/studies/lifter_bank.py goals")
     parser.add_argument("-o", "--out", required=True)
     parser.add_argument("--force", action="store_true")
     args = parser.parse_args(argv)
     training = json.loads(Path(args.training).read_text()) if args.training else None
-    print(write_model_card(args.report, args.config, args.out, training, overwrite=args.force))
+    bank_goals = json.loads(Path(args.bank_goals).read_text()) if args.bank_goals else None
+    print(write_model_card(args.report, args.config, args.out, training, overwrite=args.force, bank_goals=bank_goals))
     return 0
 
 

@@ -169,3 +169,13 @@ def test_card_prints_no_unmeasured_number_about_swapped_labels():
     assert "mm" not in line and "anatomical convention" in line
     for path in COMMITTED_CARDS:
         assert "270 mm" not in path.read_text()
+
+
+def test_model_card_prints_every_bank_lifter_when_given():
+    from modeling_gcnrefine.recipes.model_card import bank_section
+
+    row = {"alone": {"mpjpe": 200.0, "mpjpe_occluded": 180.0, "acceleration_error": 50.0},
+           "refined": {"mpjpe": 150.0, "mpjpe_occluded": None, "acceleration_error": 5.0}}
+    text = render_model_card(_report(), {"num_frames": 3}, bank_goals={"table": {"SemGCN": {"real": row}}})
+    assert "| SemGCN | real | 200.0 → 150.0 | 25.0 % | - | 50.0 → 5.0 |" in text
+    assert bank_section(None) == "" and "Every lifter" not in render_model_card(_report(), {"num_frames": 3})
