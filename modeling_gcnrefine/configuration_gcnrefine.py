@@ -343,13 +343,13 @@ class GCNRefineConfig(PreTrainedConfig):
         if not isinstance(self.keep_input_orientation, bool):
             raise ValueError(f"keep_input_orientation: expected a bool, got {self.keep_input_orientation!r}")
         threshold = self.global_correction_min_degrees
-        if threshold is not None and not (valid_smoothing_sigma(threshold) and threshold <= 180):
+        if threshold is not None and not (is_nonnegative_number(threshold) and threshold <= 180):
             raise ValueError(
                 f"global_correction_min_degrees: expected None or an angle in [0, 180] degrees, got {threshold!r}"
             )
-        if not valid_smoothing_sigma(self.smoothing_sigma):
+        if not is_nonnegative_number(self.smoothing_sigma):
             raise ValueError(f"smoothing_sigma: expected a finite number >= 0 (frames), got {self.smoothing_sigma!r}")
-        if not valid_smoothing_sigma(self.smoothing_fps) or self.smoothing_fps == 0:
+        if not is_nonnegative_number(self.smoothing_fps) or self.smoothing_fps == 0:
             raise ValueError(f"smoothing_fps: expected a finite number > 0 (frames/s), got {self.smoothing_fps!r}")
         if not isinstance(self.window_linear, bool):
             raise ValueError(f"window_linear: expected True or False, got {self.window_linear!r}")
@@ -406,8 +406,8 @@ def _is_positive_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
-def valid_smoothing_sigma(value) -> bool:
-    """A finite real number >= 0 (numpy scalars too; not a bool)."""
+def is_nonnegative_number(value) -> bool:
+    """A finite real number >= 0 (numpy scalars too; not a bool): a sigma, a frame rate, an angle."""
     return (
         isinstance(value, int | float | np.integer | np.floating)
         and not isinstance(value, bool | np.bool_)

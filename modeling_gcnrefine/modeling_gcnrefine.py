@@ -31,7 +31,7 @@ from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.utils import ModelOutput
 
-from .configuration_gcnrefine import BONE_LENGTH_SOURCES, GCNRefineConfig, valid_smoothing_sigma
+from .configuration_gcnrefine import BONE_LENGTH_SOURCES, GCNRefineConfig, is_nonnegative_number
 from .graph import NUM_CLASSES, NUM_SPATIAL_CLASSES, joint_graph, part_graph
 from .processing_gcnrefine import (
     align_orientation,
@@ -665,10 +665,10 @@ class GCNRefineModel(GCNRefinePreTrainedModel):
             if keep_input_orientation is None
             else _check_bool("keep_input_orientation", keep_input_orientation)
         )
-        if fps is not None and (not valid_smoothing_sigma(fps) or fps == 0):
+        if fps is not None and (not is_nonnegative_number(fps) or fps == 0):
             raise ValueError(f"fps: expected a finite number > 0 (frames/s), got {fps!r}")
         sigma = config.smoothing_sigma if smoothing_sigma is None else smoothing_sigma
-        if not valid_smoothing_sigma(sigma):
+        if not is_nonnegative_number(sigma):
             raise ValueError(f"smoothing_sigma: expected a finite number >= 0 (frames), got {smoothing_sigma!r}")
         if smoothing_sigma is None and fps is not None:
             sigma = sigma * float(fps) / config.smoothing_fps
@@ -693,7 +693,7 @@ class GCNRefineModel(GCNRefinePreTrainedModel):
             turned = np.median(orientation_change_degrees(refined, array, config.root_joint), axis=1)  # (B,)
             global_fix = turned > config.global_correction_min_degrees
         pairs = list(zip(config.joints_left, config.joints_right))
-        # Sequence by sequence, written back in place: the temporaries are one sequence's, as before.
+        # Sequence by sequence, written back in place: for a batch the temporaries are one sequence's.
         for b in range(len(refined)):
             correct_globally = global_fix is not None and bool(global_fix[b])
             sequence = refined[b : b + 1]  # (1, T, V, 3) float64, root kept

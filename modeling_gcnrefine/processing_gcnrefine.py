@@ -1,6 +1,7 @@
 """The numpy side of `GCNRefineModel.refine`: input validation, the unit check, NaN filling, the
-long-range refiner's chunk plan (`chunk_plan`), and turning the refined array back into the caller's
-type.
+long-range refiner's chunk plan (`chunk_plan`), what may follow the network (constant bone lengths,
+the input's orientation, the systematic-turn measure, smoothing over time), and turning the refined
+array back into the caller's type.
 
 Missing keypoints (NaN) are filled before refinement, from the data wherever there is any:
 
@@ -12,7 +13,8 @@ Missing keypoints (NaN) are filled before refinement, from the data wherever the
   bone (``skeleton.H36M_BONE_LENGTHS_METRES``) along the parent's own bone direction (parent minus
   grandparent), and a warning names it. This is a guess of plausible shape, not a measurement.
 
-A model file: it travels with a saved checkpoint (``auto_map``) and imports only its siblings.
+A model file: it travels with a saved checkpoint (``auto_map``) and imports only its siblings (and
+numpy, torch and scipy).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import numpy as np
 import torch
 from scipy.ndimage import gaussian_filter1d
 
-from .configuration_gcnrefine import GCNRefineConfig, valid_smoothing_sigma
+from .configuration_gcnrefine import GCNRefineConfig, is_nonnegative_number
 from .skeleton import (
     H36M_BONE_LENGTHS_METRES,
     H36M_JOINT_NAMES,
@@ -206,7 +208,8 @@ def constant_bone_lengths(sequences: np.ndarray, parents, mirror_pairs=(), lengt
     return out
 
 
-# align_orientation works through this many frames at a time (bounds its temporaries).
+# align_orientation and orientation_change_degrees work through this many frames at a time (bounds
+# their temporaries).
 ALIGN_FRAMES = 4096
 
 
@@ -288,7 +291,7 @@ def smooth_over_time(sequences: np.ndarray, sigma: float, root: int = 0) -> np.n
     poses = np.asarray(sequences)
     if poses.ndim != 4 or poses.shape[-1] != 3:
         raise ValueError(f"sequences: expected shape (B, T, V, 3), got {poses.shape}")
-    if not valid_smoothing_sigma(sigma):
+    if not is_nonnegative_number(sigma):
         raise ValueError(f"sigma: expected a finite number >= 0 (frames), got {sigma!r}")
     if isinstance(root, bool) or not isinstance(root, int | np.integer) or not 0 <= root < poses.shape[2]:
         raise ValueError(f"root: expected a joint index in [0, {poses.shape[2]}), got {root!r}")
