@@ -13,6 +13,11 @@ detection confidence when the model takes it) and prints MPJPE, occluded-joint M
 error per detection preset: for the lifter a run never saw (its ``data.json`` names the lifters it
 trained on), and for the lifters it trained on (same held-out motions: the in-lifter figure).
 
+``lolo --val-subjects SS2`` scores candidates on a held-out subject instead (every lifter, the choice rule
+printed); ``--smoothing-sigmas S ...`` scores each run once per ``refine(smoothing_sigma=S)`` as its own
+candidate; ``--in-lifter`` accepts a run trained on the named lifter (its held-out motions: a lifter's own
+refiner, e.g. ``gcnrefine-semgcn-h36m``).
+
 ``goals`` reads each bank folder's SS3 prediction files (``gcnrefine backbone``), refines them with
 one refiner and prints the table of issue 14's goals beside the measured values, then speed (the
 paper-size T = 3 model in the same process) and peak memory for an hour of 50 fps video
