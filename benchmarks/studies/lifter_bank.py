@@ -301,6 +301,33 @@ def choice_lines(results) -> list[str]:
     return lines
 
 
+def combine(args) -> None:
+    """The choice rule over several held-out-subject lolo.json files at once (e.g. SS2 with SS1-trained
+    candidates and SS1 with SS2-trained ones): each lifter counts once per subject, and only candidates
+    (by name) present in every file compete."""
+    files = [json.loads(Path(path).read_text()) for path in args.lolo]
+    names = set.intersection(*({entry["candidate"] for entry in entries} for entries in files))
+    if not names:
+        raise ValueError(f"--lolo: expected candidate names common to every file, got none in {args.lolo}")
+    results = []
+    for path, entries in zip(args.lolo, files):
+        for entry in entries:
+            subjects = ",".join(entry.get("val_subjects", []))
+            if not subjects:
+                raise ValueError(f"--lolo: {path} is not a held-out-subject run (lolo --val-subjects)")
+            if entry["candidate"] in names:
+                results.append({**entry, "held_out": f"{entry['held_out']}@{subjects}",
+                                "seen": {f"{d}@{subjects}": rows for d, rows in entry["seen"].items()}})
+    order = [e["candidate"] for e in files[0] if e["candidate"] in names]  # the first file's order (tie rule)
+    results.sort(key=lambda e: order.index(e["candidate"]))
+    text = "\n".join([f"Choice over {', '.join(args.lolo)} (each lifter once per held-out subject):", "",
+                       *choice_lines(results)]) + "\n"
+    print(text)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(text)
+
+
 def summary_cut(rows) -> float:
     """Mean MPJPE cut (%) over a lifter's rows with occlusion (every row but visible_only)."""
     return float(np.mean([cut(r["input"]["mpjpe"], r["refined"]["mpjpe"]) for k, r in rows.items() if "visible_only" not in k]))
@@ -478,6 +505,10 @@ def main() -> None:
                      "in this order; default: the run's own config")
     val.add_argument("--out", default="outputs/lifter_bank", help="folder for lolo.md and lolo.json")
     val.set_defaults(func=lolo)
+    both = commands.add_parser("combine", help="the choice rule over several held-out-subject lolo.json files")
+    both.add_argument("--lolo", nargs="+", required=True, metavar="LOLO_JSON", help="lolo.json of lolo --val-subjects runs")
+    both.add_argument("--out", default=None, help="write the table here too (markdown)")
+    both.set_defaults(func=combine)
     test = commands.add_parser("goals", help="SS3 table and issue 14's goals for one refiner")
     test.add_argument("--refiner", default="gcnrefine-blendmimic3d", help="shipped name, folder or Hub id")
     test.add_argument("--bank", nargs=2, action="append", required=True, metavar=("NAME", "BACKBONE"),
