@@ -223,14 +223,7 @@ def align_orientation(sequences: np.ndarray, reference: np.ndarray, root: int = 
     frames at once with a batched SVD (scipy's ``Rotation.align_vectors`` takes one frame per call, the
     same solution).
     """
-    poses = np.asarray(sequences, np.float64)
-    target = np.asarray(reference)
-    if poses.ndim != 4 or poses.shape[-1] != 3:
-        raise ValueError(f"sequences: expected shape (B, T, V, 3), got {poses.shape}")
-    if target.shape != poses.shape:
-        raise ValueError(f"reference: expected shape {poses.shape}, got {target.shape}")
-    if isinstance(root, bool) or not isinstance(root, int | np.integer) or not 0 <= root < poses.shape[2]:
-        raise ValueError(f"root: expected a joint index in [0, {poses.shape[2]}), got {root!r}")
+    poses, target = _checked_pair(sequences, reference, root)
     out = np.empty_like(poses)
     # Frame by frame independent: slices of frames bound the temporaries for hour-long inputs.
     for start in range(0, poses.shape[1], ALIGN_FRAMES):
@@ -240,6 +233,25 @@ def align_orientation(sequences: np.ndarray, reference: np.ndarray, root: int = 
         rotation = _frame_rotations(moved, target[:, part] - target[:, part, root : root + 1])
         out[:, part] = np.einsum("btij,btvj->btvi", rotation, moved) + origin
     return out
+
+
+def _checked_sequences(sequences, root) -> np.ndarray:
+    """``sequences`` as float64 ``(B, T, V, 3)`` (no copy when it already is), ``root`` a joint index of it."""
+    poses = np.asarray(sequences, np.float64)
+    if poses.ndim != 4 or poses.shape[-1] != 3:
+        raise ValueError(f"sequences: expected shape (B, T, V, 3), got {poses.shape}")
+    if isinstance(root, bool) or not isinstance(root, int | np.integer) or not 0 <= root < poses.shape[2]:
+        raise ValueError(f"root: expected a joint index in [0, {poses.shape[2]}), got {root!r}")
+    return poses
+
+
+def _checked_pair(sequences, reference, root) -> tuple[np.ndarray, np.ndarray]:
+    """`_checked_sequences` of ``sequences`` and ``reference`` of the same shape, both float64."""
+    poses = _checked_sequences(sequences, root)
+    target = np.asarray(reference, np.float64)
+    if target.shape != poses.shape:
+        raise ValueError(f"reference: expected shape {poses.shape}, got {target.shape}")
+    return poses, target
 
 
 def _frame_rotations(moved: np.ndarray, fixed: np.ndarray) -> np.ndarray:
@@ -259,14 +271,7 @@ def orientation_change_degrees(sequences: np.ndarray, reference: np.ndarray, roo
     """``(B, T)`` angle in degrees of the least-squares rotation about the root between each frame of
     ``(B, T, V, 3)`` poses and the same frame of ``reference``: how far the poses turned the whole body
     (the rotation `align_orientation` would undo)."""
-    poses = np.asarray(sequences, np.float64)
-    target = np.asarray(reference, np.float64)
-    if poses.ndim != 4 or poses.shape[-1] != 3:
-        raise ValueError(f"sequences: expected shape (B, T, V, 3), got {poses.shape}")
-    if target.shape != poses.shape:
-        raise ValueError(f"reference: expected shape {poses.shape}, got {target.shape}")
-    if isinstance(root, bool) or not isinstance(root, int | np.integer) or not 0 <= root < poses.shape[2]:
-        raise ValueError(f"root: expected a joint index in [0, {poses.shape[2]}), got {root!r}")
+    poses, target = _checked_pair(sequences, reference, root)
     angles = np.empty(poses.shape[:2])
     for start in range(0, poses.shape[1], ALIGN_FRAMES):
         part = slice(start, start + ALIGN_FRAMES)
@@ -288,14 +293,10 @@ def smooth_over_time(sequences: np.ndarray, sigma: float, root: int = 0) -> np.n
 
     Works joint by joint, so its temporaries are one joint's trajectory, whatever the length.
     """
-    poses = np.asarray(sequences)
-    if poses.ndim != 4 or poses.shape[-1] != 3:
-        raise ValueError(f"sequences: expected shape (B, T, V, 3), got {poses.shape}")
+    poses = _checked_sequences(sequences, root)
     if not is_nonnegative_number(sigma):
         raise ValueError(f"sigma: expected a finite number >= 0 (frames), got {sigma!r}")
-    if isinstance(root, bool) or not isinstance(root, int | np.integer) or not 0 <= root < poses.shape[2]:
-        raise ValueError(f"root: expected a joint index in [0, {poses.shape[2]}), got {root!r}")
-    out = np.array(poses, dtype=np.float64)
+    out = poses.copy()
     if sigma == 0:
         return out
     origin = out[:, :, root]  # (B, T, 3), a view: the root stays
