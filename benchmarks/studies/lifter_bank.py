@@ -168,6 +168,9 @@ class BonesOnly:
 
 
 def lolo(args) -> None:
+    for sigma in args.smoothing_sigmas or ():
+        if not (np.isfinite(sigma) and sigma >= 0):  # before any refinement, not after the first run
+            raise ValueError(f"--smoothing-sigmas: expected finite numbers >= 0 (frames), got {sigma!r}")
     cache: dict = {}
     results = []
     for held_out, name, run in tqdm(args.run, desc="candidates"):
