@@ -155,6 +155,16 @@ class GCNRefineConfig(PreTrainedConfig):
             keeps the refiner's orientation and bone lengths instead: the refiner sees a systematic error
             of the lifter (a Human3.6M lifter on another dataset's cameras and people tilts every frame),
             not the small per-frame turns it should leave alone. None: never. Not in the paper.
+        change_weight (`float`, defaults to 1.0): default of `refine(change_weight=...)`: the share of the
+            refiner's change kept, after the steps above and before smoothing: a refined sequence becomes
+            ``input + change_weight * (refined - input)`` (`processing_gcnrefine.weigh_changes`); 1 keeps
+            the refiner's output. Not in the paper: where the lifter is about as good as the refiner (a
+            lifter of the refiner's training domain) the mean of the two estimates beats either.
+        full_change_min (`float` or `None`, defaults to None): a sequence the refiner moves by more than
+            this (metres, median over frames and non-root joints of each joint's change relative to the
+            root, `processing_gcnrefine.median_change`) keeps the whole change whatever `change_weight`:
+            a lifter that far off is one the refiner should correct in full. None: `change_weight` applies
+            to every sequence. Not in the paper.
         smoothing_sigma (`float`, defaults to 0.0): default of `refine(smoothing_sigma=...)`: standard
             deviation, in frames, of a Gaussian low-pass along time applied last to every joint's position
             relative to the root (`processing_gcnrefine.smooth_over_time`; the root trajectory is kept);
@@ -222,6 +232,8 @@ class GCNRefineConfig(PreTrainedConfig):
     bone_lengths_from: str = "refined"  # not in the paper
     keep_input_orientation: bool = False  # not in the paper
     global_correction_min_degrees: float | None = None  # not in the paper
+    change_weight: float = 1.0  # not in the paper
+    full_change_min: float | None = None  # not in the paper
     smoothing_sigma: float = 0.0  # not in the paper
     smoothing_fps: float = 50.0  # BlendMimic3D's rate is not stated upstream; 50 fps assumed
 
@@ -346,6 +358,12 @@ class GCNRefineConfig(PreTrainedConfig):
         if threshold is not None and not (is_nonnegative_number(threshold) and threshold <= 180):
             raise ValueError(
                 f"global_correction_min_degrees: expected None or an angle in [0, 180] degrees, got {threshold!r}"
+            )
+        if not (is_nonnegative_number(self.change_weight) and self.change_weight <= 1):
+            raise ValueError(f"change_weight: expected a number in [0, 1], got {self.change_weight!r}")
+        if self.full_change_min is not None and not is_nonnegative_number(self.full_change_min):
+            raise ValueError(
+                f"full_change_min: expected None or a finite number >= 0 (metres), got {self.full_change_min!r}"
             )
         if not is_nonnegative_number(self.smoothing_sigma):
             raise ValueError(f"smoothing_sigma: expected a finite number >= 0 (frames), got {self.smoothing_sigma!r}")

@@ -41,6 +41,7 @@ from .processing_gcnrefine import (
     prepare_sequences,
     restore_output,
     smooth_over_time,
+    weigh_changes,
 )
 from .processing_gcnrefine import (
     constant_bone_lengths as _constant_bone_lengths,  # refine()'s argument has the plain name
@@ -586,6 +587,7 @@ class GCNRefineModel(GCNRefinePreTrainedModel):
         constant_bone_lengths: bool | None = None,
         bone_lengths_from: str | None = None,
         keep_input_orientation: bool | None = None,
+        change_weight: float | None = None,
         smoothing_sigma: float | None = None,
         fps: float | None = None,
     ):
@@ -635,6 +637,10 @@ class GCNRefineModel(GCNRefinePreTrainedModel):
                 the refiner corrects the articulation only; ``None``: ``config.keep_input_orientation``.
                 With ``config.global_correction_min_degrees``, a sequence the refiner turns by more than
                 that median angle keeps the refiner's orientation and bone lengths (see the config).
+            change_weight: share of the refiner's change kept after the steps above, before smoothing
+                (``input + change_weight * (refined - input)``, `processing_gcnrefine.weigh_changes`); a
+                sequence moved by more than ``config.full_change_min`` (median joint change) keeps its
+                whole change; ``None``: ``config.change_weight``.
             smoothing_sigma: standard deviation in frames of a Gaussian low-pass along time applied last
                 to each joint relative to the root, the root trajectory kept
                 (`processing_gcnrefine.smooth_over_time`); 0: none; ``None``: ``config.smoothing_sigma``.
@@ -667,6 +673,9 @@ class GCNRefineModel(GCNRefinePreTrainedModel):
         )
         if fps is not None and (not is_nonnegative_number(fps) or fps == 0):
             raise ValueError(f"fps: expected a finite number > 0 (frames/s), got {fps!r}")
+        weight = config.change_weight if change_weight is None else change_weight
+        if not (is_nonnegative_number(weight) and weight <= 1):
+            raise ValueError(f"change_weight: expected a number in [0, 1], got {change_weight!r}")
         sigma = config.smoothing_sigma if smoothing_sigma is None else smoothing_sigma
         if not is_nonnegative_number(sigma):
             raise ValueError(f"smoothing_sigma: expected a finite number >= 0 (frames), got {smoothing_sigma!r}")
@@ -702,6 +711,8 @@ class GCNRefineModel(GCNRefinePreTrainedModel):
                 sequence = _constant_bone_lengths(sequence, config.joint_parents, pairs, lengths_from=source)
             if keep_orientation and not correct_globally:
                 sequence = align_orientation(sequence, array[b : b + 1], config.root_joint)
+            if weight < 1:
+                sequence = weigh_changes(sequence, array[b : b + 1], weight, config.full_change_min, config.root_joint)
             refined[b] = sequence[0]
         if sigma > 0:
             refined = smooth_over_time(refined, sigma, config.root_joint)

@@ -1,6 +1,7 @@
 """The numpy side of `GCNRefineModel.refine`: input validation, the unit check, NaN filling, the
 long-range refiner's chunk plan (`chunk_plan`), what may follow the network (constant bone lengths,
-the input's orientation, the systematic-turn measure, smoothing over time), and turning the refined
+the input's orientation, the systematic-turn measure, the weight of the refiner's change, smoothing
+over time), and turning the refined
 array back into the caller's type.
 
 Missing keypoints (NaN) are filled before refinement, from the data wherever there is any:
@@ -305,6 +306,38 @@ def smooth_over_time(sequences: np.ndarray, sigma: float, root: int = 0) -> np.n
             continue
         relative = out[:, :, joint] - origin  # (B, T, 3)
         out[:, :, joint] = gaussian_filter1d(relative, float(sigma), axis=1, mode="nearest") + origin
+    return out
+
+
+def median_change(sequences: np.ndarray, reference: np.ndarray, root: int = 0) -> np.ndarray:
+    """``(B,)`` median over frames and non-root joints of the length of each joint's change (relative to
+    the root) from ``reference`` to ``(B, T, V, 3)`` poses: how far a refiner moved a whole sequence."""
+    poses, target = _checked_pair(sequences, reference, root)
+    out = np.empty(len(poses))
+    joints = [j for j in range(poses.shape[2]) if j != root]
+    for b in range(len(poses)):  # one sequence's temporaries at a time
+        moved, fixed = poses[b], target[b]  # (T, V, 3)
+        change = (moved[:, joints] - moved[:, root : root + 1]) - (fixed[:, joints] - fixed[:, root : root + 1])
+        out[b] = np.median(np.linalg.norm(change, axis=-1)) if change.size else 0.0
+    return out
+
+
+def weigh_changes(
+    sequences: np.ndarray, reference: np.ndarray, weight: float, full_change_min: float | None = None, root: int = 0
+) -> np.ndarray:
+    """``reference + weight * (sequences - reference)`` for each ``(T, V, 3)`` sequence of ``(B, T, V, 3)``
+    poses, except a sequence whose `median_change` exceeds ``full_change_min`` (metres), kept as it is
+    (``None``: every sequence weighed). With the same root trajectory in both, the root is kept. Returns a
+    new float64 array."""
+    poses, target = _checked_pair(sequences, reference, root)
+    if not (is_nonnegative_number(weight) and weight <= 1):
+        raise ValueError(f"weight: expected a number in [0, 1], got {weight!r}")
+    if full_change_min is not None and not is_nonnegative_number(full_change_min):
+        raise ValueError(f"full_change_min: expected None or a finite number >= 0 (metres), got {full_change_min!r}")
+    out = poses.copy()
+    weighed = np.ones(len(poses), bool) if full_change_min is None else median_change(poses, target, root) <= full_change_min
+    for b in np.flatnonzero(weighed):
+        out[b] = target[b] + weight * (poses[b] - target[b])
     return out
 
 

@@ -707,3 +707,70 @@ def test_global_correction_keeps_the_refiners_orientation_and_bones_past_the_thr
     for bad in (-1.0, 181.0, float("nan"), "10"):
         with pytest.raises(ValueError, match=r"global_correction_min_degrees: expected None or an angle in \[0, 180\] degrees"):
             GCNRefineConfig(global_correction_min_degrees=bad)
+
+
+# ------------------------------------------------------------------ weight of the refiner's change
+
+
+def test_median_change_and_weigh_changes_per_sequence():
+    from modeling_gcnrefine.processing_gcnrefine import median_change, weigh_changes
+
+    reference = np.stack([walking_sequence(20), walking_sequence(20) + 0.3]).astype(np.float64)  # (2, 20, 17, 3)
+    moved = reference.copy()
+    moved[0, :, 1:] += [0.03, 0.0, 0.0]  # every non-root joint 3 cm off
+    moved[1, :, 1:] += [0.0, 0.0, 0.10]  # 10 cm off
+    moved += np.array([0.0, 0.5, 0.0])  # a moved root is not a change of the articulation
+    reference += np.array([0.0, 0.5, 0.0])
+    np.testing.assert_allclose(median_change(moved, reference), [0.03, 0.10], atol=1e-6)
+    half = weigh_changes(moved, reference, 0.5)
+    np.testing.assert_allclose(half, (moved + reference) / 2, atol=1e-12)
+    np.testing.assert_array_equal(half[:, :, 0], reference[:, :, 0])  # the root trajectory kept
+    # Past full_change_min a sequence keeps its whole change; below it, the weight applies.
+    gated = weigh_changes(moved, reference, 0.25, full_change_min=0.06)
+    np.testing.assert_allclose(gated[0], reference[0] + 0.25 * (moved[0] - reference[0]), atol=1e-12)
+    np.testing.assert_array_equal(gated[1], moved[1])
+    np.testing.assert_array_equal(weigh_changes(moved, reference, 1.0), moved)
+    np.testing.assert_array_equal(weigh_changes(moved, reference, 0.0), reference)
+    for bad in (-0.1, 1.5, float("nan"), "0.5"):
+        with pytest.raises(ValueError, match=r"weight: expected a number in \[0, 1\], got"):
+            weigh_changes(moved, reference, bad)
+    with pytest.raises(ValueError, match=r"full_change_min: expected None or a finite number >= 0 \(metres\), got -1"):
+        weigh_changes(moved, reference, 0.5, full_change_min=-1)
+    with pytest.raises(ValueError, match=r"reference: expected shape \(2, 20, 17, 3\), got \(20, 17, 3\)"):
+        median_change(moved, reference[0])
+
+
+def test_refine_change_weight_argument_config_default_and_gate():
+    model = make_long_range()
+    rng = np.random.default_rng(6)
+    poses = (walking_sequence(40) + rng.normal(scale=0.01, size=(40, 17, 3))).astype(np.float32)
+    full = model.refine(poses).astype(np.float64)
+    half = model.refine(poses, change_weight=0.5)
+    assert half.shape == poses.shape and half.dtype == poses.dtype
+    np.testing.assert_allclose(half, poses + 0.5 * (full - poses), atol=1e-5)
+    np.testing.assert_array_equal(model.refine(poses, change_weight=0.0), poses)  # no change kept: the input
+    model.config.change_weight = 0.5
+    np.testing.assert_array_equal(model.refine(poses), half)
+    np.testing.assert_array_equal(model.refine(poses, change_weight=1.0).astype(np.float64), full)
+    # A sequence the refiner moves more than full_change_min keeps the whole change.
+    from modeling_gcnrefine.processing_gcnrefine import median_change
+
+    moved = median_change(full[None], poses[None].astype(np.float64))[0]
+    model.config.full_change_min = moved / 2
+    np.testing.assert_array_equal(model.refine(poses).astype(np.float64), full)
+    model.config.full_change_min = moved * 2
+    np.testing.assert_array_equal(model.refine(poses), half)
+    # Smoothing comes after the weight.
+    from modeling_gcnrefine.processing_gcnrefine import smooth_over_time
+
+    expected = smooth_over_time(half[None].astype(np.float64), 2.0)[0]
+    np.testing.assert_allclose(model.refine(poses, smoothing_sigma=2.0), expected, atol=1e-5)
+    for bad in (-0.5, 2, True, "1"):
+        with pytest.raises(ValueError, match=r"change_weight: expected a number in \[0, 1\], got"):
+            model.refine(poses, change_weight=bad)
+    with pytest.raises(ValueError, match=r"change_weight: expected a number in \[0, 1\], got 1.5"):
+        GCNRefineConfig(change_weight=1.5)
+    with pytest.raises(ValueError, match=r"full_change_min: expected None or a finite number >= 0 \(metres\), got 'x'"):
+        GCNRefineConfig(full_change_min="x")
+    loaded = GCNRefineConfig.from_dict(GCNRefineConfig(change_weight=0.5, full_change_min=0.06).to_dict())
+    assert (loaded.change_weight, loaded.full_change_min) == (0.5, 0.06)

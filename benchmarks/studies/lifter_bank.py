@@ -15,8 +15,9 @@ trained on), and for the lifters it trained on (same held-out motions: the in-li
 
 ``lolo --val-subjects SS2`` scores candidates on a held-out subject instead (every lifter, the choice rule
 printed); ``--smoothing-sigmas S ...`` scores each run once per ``refine(smoothing_sigma=S)`` as its own
-candidate; ``--in-lifter`` accepts a run trained on the named lifter (its held-out motions: a lifter's own
-refiner, e.g. ``gcnrefine-semgcn-h36m``).
+candidate; ``--variants '{"change_weight": 0.5, "full_change_min": 0.06}' ...`` likewise for any of
+refine()'s last steps (`POST_FIELDS`); ``--in-lifter`` accepts a run trained on the named lifter (its
+held-out motions: a lifter's own refiner, e.g. ``gcnrefine-semgcn-h36m``).
 
 ``goals`` reads each bank folder's SS3 prediction files (``gcnrefine backbone``), refines them with
 one refiner and prints the table of issue 14's goals beside the measured values, then speed (the
@@ -48,7 +49,12 @@ from modeling_gcnrefine.data.predictions import load_predictions  # noqa: E402
 from modeling_gcnrefine.data.real_detections import REAL  # noqa: E402
 from modeling_gcnrefine.data.sequences import camera_sequences  # noqa: E402
 from modeling_gcnrefine.evaluation.plausibility import bone_length_spread, jitter  # noqa: E402
-from modeling_gcnrefine.processing_gcnrefine import UnitsError, constant_bone_lengths, smooth_over_time  # noqa: E402
+from modeling_gcnrefine.processing_gcnrefine import (  # noqa: E402
+    UnitsError,
+    constant_bone_lengths,
+    smooth_over_time,
+    weigh_changes,
+)
 from modeling_gcnrefine.recipes.backbone import aligned_predictions, prediction_path  # noqa: E402
 from modeling_gcnrefine.recipes.refiner import RefinerDataSettings, load_refiner_sequences  # noqa: E402
 from modeling_gcnrefine.utils.hub import resolve_model  # noqa: E402
@@ -119,17 +125,20 @@ def sequence_errors(pairs) -> dict[str, float]:
     }
 
 
-def validate(model: GCNRefineModel, rows: dict[str, list], sigmas=None) -> dict:
-    """``{label: {"input", "refined", "refused"}}`` of ``model`` on ``rows``; with ``sigmas``, one such dict
-    per smoothing sigma (``{sigma: {...}}``): refined once unsmoothed, then `smooth_over_time` (refine()
-    applies it last, so this is the same as refining with each ``smoothing_sigma``)."""
-    variants = [None] if sigmas is None else list(sigmas)
-    out: dict = {s: {} for s in variants}
+POST_FIELDS = ("change_weight", "full_change_min", "smoothing_sigma")  # refine()'s last steps, in order
+
+
+def validate(model: GCNRefineModel, rows: dict[str, list], variants: list[dict] | None = None) -> dict:
+    """``{label: {"input", "refined", "refused"}}`` of ``model`` on ``rows``; with ``variants`` (dicts of
+    `POST_FIELDS` values, the model's config for a field not given), a list of such dicts, one per
+    variant: refined once without those steps, then `weigh_changes` and `smooth_over_time` as refine()
+    applies them last (the same result for inputs without NaN, which refine() would fill first)."""
+    out: list[dict] = [{} for _ in variants or [None]]
     for label, items in rows.items():
         refined, refused = [], 0
         for x, _, _, c in items:
             confidence = c if model.config.in_channels == 4 else None
-            extra = {} if sigmas is None else {"smoothing_sigma": 0.0}
+            extra = {} if variants is None else {"smoothing_sigma": 0.0, "change_weight": 1.0}
             try:
                 # No flip test here (half the cost, the same for every candidate); SS3 uses it.
                 refined.append(np.asarray(model.refine(x, confidence=confidence, flip_test=False, **extra), np.float32))
@@ -139,17 +148,50 @@ def validate(model: GCNRefineModel, rows: dict[str, list], sigmas=None) -> dict:
                 refined.append(None)
                 refused += 1
         scored_input = sequence_errors([(x, y, v) for x, y, v, _ in items])
-        for sigma in variants:
+        for k, variant in enumerate(variants or [None]):
+            settings = {f: getattr(model.config, f) for f in POST_FIELDS} | (variant or {})
             outputs = [
-                x if r is None else r if not sigma else smooth_over_time(r[None], sigma)[0].astype(np.float32)
+                x if r is None else r if variant is None else _post_process(r, x, **settings)
                 for r, (x, _, _, _) in zip(refined, items)
             ]
-            out[sigma][label] = {
+            out[k][label] = {
                 "input": scored_input,
                 "refined": sequence_errors([(r, y, v) for r, (_, y, v, _) in zip(outputs, items)]),
                 "refused": refused,
             }
-    return out[None] if sigmas is None else out
+    return out[0] if variants is None else out
+
+
+def _post_process(refined, poses, change_weight: float, full_change_min: float | None, smoothing_sigma: float):
+    """refine()'s last steps on one ``(T, V, 3)`` sequence refined without them (`validate`)."""
+    out = np.asarray(refined, np.float64)[None]
+    if change_weight < 1:
+        out = weigh_changes(out, np.asarray(poses, np.float64)[None], change_weight, full_change_min)
+    if smoothing_sigma:
+        out = smooth_over_time(out, smoothing_sigma)
+    return out[0].astype(np.float32)
+
+
+def parse_variants(args) -> list[dict] | None:
+    """``lolo``'s post-processing variants: ``--smoothing-sigmas`` and/or ``--variants`` JSON objects, checked
+    before any refinement (not after the first run)."""
+    variants = [{"smoothing_sigma": sigma} for sigma in args.smoothing_sigmas or ()]
+    for text in args.variants or ():
+        try:
+            variant = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"--variants: expected JSON objects, got {text!r} ({error})") from None
+        if not isinstance(variant, dict) or not variant or set(variant) - set(POST_FIELDS):
+            raise ValueError(f"--variants: expected a JSON object with keys among {POST_FIELDS}, got {text!r}")
+        variants.append(variant)
+    for variant in variants:
+        # The config's own checks, with their messages.
+        GCNRefineConfig(**variant)
+    return variants or None
+
+
+def variant_name(name: str, variant: dict) -> str:
+    return name + "".join(f"+{key}={value:g}" if value is not None else f"+{key}=none" for key, value in variant.items())
 
 
 BONES_ONLY = "constant-bones"
@@ -161,16 +203,17 @@ class BonesOnly:
 
     config = GCNRefineConfig()  # in_channels 3: no confidence
 
-    def refine(self, poses, confidence=None, flip_test=False, smoothing_sigma=0.0):
+    def refine(self, poses, confidence=None, flip_test=False, smoothing_sigma=0.0, change_weight=1.0):
         pairs = list(zip(self.config.joints_left, self.config.joints_right))
         fixed = constant_bone_lengths(np.asarray(poses)[None], self.config.joint_parents, pairs)
-        return smooth_over_time(fixed, smoothing_sigma)[0] if smoothing_sigma else fixed[0]
+        return _post_process(fixed[0], poses, change_weight, self.config.full_change_min, smoothing_sigma)
 
 
 def lolo(args) -> None:
     for sigma in args.smoothing_sigmas or ():
         if not (np.isfinite(sigma) and sigma >= 0):  # before any refinement, not after the first run
             raise ValueError(f"--smoothing-sigmas: expected finite numbers >= 0 (frames), got {sigma!r}")
+    variants = parse_variants(args)
     cache: dict = {}
     results = []
     for held_out, name, run in tqdm(args.run, desc="candidates"):
@@ -194,17 +237,17 @@ def lolo(args) -> None:
             virtual_views=args.virtual_views,
         )
         others = [d for d in trained_on if d != Path(held_out)]
-        if args.smoothing_sigmas is None:
+        if variants is None:
             entry["unseen"] = validate(model, rows(Path(held_out)))
             entry["seen"] = {str(d): validate(model, rows(d)) for d in others}
             results.append(entry)
             continue
-        # One candidate per smoothing sigma, listed in the order given (the tie rule keeps the earlier).
-        unseen = validate(model, rows(Path(held_out)), args.smoothing_sigmas)
-        seen = {str(d): validate(model, rows(d), args.smoothing_sigmas) for d in others}
-        for sigma in args.smoothing_sigmas:
-            results.append({**entry, "candidate": f"{name}+smoothing_sigma={sigma:g}", "smoothing_sigma": sigma,
-                            "unseen": unseen[sigma], "seen": {d: v[sigma] for d, v in seen.items()}})
+        # One candidate per variant, listed in the order given (the tie rule keeps the earlier).
+        unseen = validate(model, rows(Path(held_out)), variants)
+        seen = {str(d): validate(model, rows(d), variants) for d in others}
+        for k, variant in enumerate(variants):
+            results.append({**entry, "candidate": variant_name(name, variant), **variant,
+                            "unseen": unseen[k], "seen": {d: v[k] for d, v in seen.items()}})
     text = lolo_markdown(results)
     print(text)
     out = Path(args.out)
@@ -506,6 +549,9 @@ def main() -> None:
     val.add_argument("--smoothing-sigmas", nargs="+", type=float, default=None, metavar="SIGMA",
                      help="score each run with each refine(smoothing_sigma=SIGMA) (frames; 0 = none) as its own candidate, "
                      "in this order; default: the run's own config")
+    val.add_argument("--variants", nargs="+", default=None, metavar="JSON",
+                     help=f"score each run with each JSON object of refine()'s last steps ({', '.join(POST_FIELDS)}; "
+                     "the run's config for a key not given) as its own candidate, in this order, after any --smoothing-sigmas")
     val.add_argument("--out", default="outputs/lifter_bank", help="folder for lolo.md and lolo.json")
     val.set_defaults(func=lolo)
     both = commands.add_parser("combine", help="the choice rule over several held-out-subject lolo.json files")

@@ -37,6 +37,10 @@ class RefineOptions:
         default=None,
         metadata={"help": "Gaussian smoothing over time, sigma in frames of the input; 0: off (none: the model's)"},
     )
+    change_weight: float | None = field(
+        default=None,
+        metadata={"help": "share of the refiner's change kept, in [0, 1]; 0: the input back (none: the model's)"},
+    )
     force: bool = field(default=False, metadata={"help": "replace the output file if it exists"})
 
     def __post_init__(self) -> None:
@@ -51,6 +55,8 @@ class RefineOptions:
             raise ValueError(f"fps: expected a finite number > 0 (frames/s), got {self.fps!r}")
         if self.smoothing_sigma is not None and not (math.isfinite(self.smoothing_sigma) and self.smoothing_sigma >= 0):
             raise ValueError(f"smoothing_sigma: expected a finite number >= 0 (frames), got {self.smoothing_sigma!r}")
+        if self.change_weight is not None and not 0 <= self.change_weight <= 1:
+            raise ValueError(f"change_weight: expected a number in [0, 1], got {self.change_weight!r}")
 
 
 def _summary(change: dict) -> str:
@@ -79,6 +85,7 @@ def _run_refine(args: argparse.Namespace) -> int:
         device=options.device,
         fps=options.fps,
         smoothing_sigma=options.smoothing_sigma,
+        change_weight=options.change_weight,
     )
     if len(result.before) >= 3:  # acceleration needs three frames
         print(_summary(plausibility_change(result.before, result.after)))

@@ -103,12 +103,14 @@ def refine_poses_file(
     device: str | None = None,
     fps: float | None = None,
     smoothing_sigma: float | None = None,
+    change_weight: float | None = None,
 ) -> RefinedFile:
     """Refine the poses in ``input_path``, write them to ``output_path`` with the input's shape.
 
     Returns the poses before and after too, so a caller can report what the refiner changed. A bad
     ``output_path`` (:func:`check_output_path`) is refused before anything is loaded or refined.
-    ``fps`` and ``smoothing_sigma`` go to `GCNRefineModel.refine` (None: the model's defaults).
+    ``fps``, ``smoothing_sigma`` and ``change_weight`` go to `GCNRefineModel.refine` (None: the model's
+    defaults).
     """
     output_path = check_output_path(output_path, overwrite)
     poses = load_poses_file(input_path, key=key)
@@ -118,7 +120,14 @@ def refine_poses_file(
     shape = poses.shape
     before = poses.reshape(shape[0], 17, 3)
     refined = np.asarray(
-        refiner.refine(before, flip_test=flip_test, batch_size=batch_size, fps=fps, smoothing_sigma=smoothing_sigma)
+        refiner.refine(
+            before,
+            flip_test=flip_test,
+            batch_size=batch_size,
+            fps=fps,
+            smoothing_sigma=smoothing_sigma,
+            change_weight=change_weight,
+        )
     )
     path = save_poses_file(output_path, refined.reshape(shape), overwrite=overwrite)
     return RefinedFile(path=path, before=before, after=refined.reshape(shape[0], 17, 3))

@@ -210,3 +210,20 @@ def test_cli_smoothing_sigma_and_fps(tmp_path, capsys):
     assert main([*base, "-o", str(tmp_path / "bad.npy"), "--smoothing-sigma", "-1"]) == 2
     assert "smoothing_sigma: expected a finite number >= 0 (frames), got -1.0" in capsys.readouterr().err
     assert not (tmp_path / "bad.npy").exists()
+
+
+def test_cli_change_weight(tmp_path, capsys):
+    torch.manual_seed(0)
+    model = GCNRefineModel(GCNRefineConfig(**TINY_REFINER)).eval()
+    model.save_pretrained(tmp_path / "refiner")
+    source = tmp_path / "in.npy"
+    np.save(source, poses(40))
+    base = ["refine", str(source), "--model", str(tmp_path / "refiner")]
+    assert main([*base, "-o", str(tmp_path / "half.npy"), "--change-weight", "0.5"]) == 0
+    np.testing.assert_allclose(np.load(tmp_path / "half.npy"), model.refine(poses(40), change_weight=0.5), atol=1e-6)
+    assert main([*base, "-o", str(tmp_path / "none.npy"), "--change-weight", "0"]) == 0
+    np.testing.assert_allclose(np.load(tmp_path / "none.npy"), poses(40), atol=1e-6)  # nothing kept: the input
+    capsys.readouterr()
+    assert main([*base, "-o", str(tmp_path / "bad.npy"), "--change-weight", "1.5"]) == 2
+    assert "change_weight: expected a number in [0, 1], got 1.5" in capsys.readouterr().err
+    assert not (tmp_path / "bad.npy").exists()
