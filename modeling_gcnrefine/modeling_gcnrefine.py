@@ -34,6 +34,7 @@ from transformers.utils import ModelOutput
 from .configuration_gcnrefine import BONE_LENGTH_SOURCES, GCNRefineConfig, is_nonnegative_number
 from .graph import NUM_CLASSES, NUM_SPATIAL_CLASSES, joint_graph, part_graph
 from .processing_gcnrefine import (
+    _weigh_in_place,
     align_orientation,
     chunk_plan,
     flip_permutation,
@@ -41,7 +42,6 @@ from .processing_gcnrefine import (
     prepare_sequences,
     restore_output,
     smooth_over_time,
-    weigh_changes,
 )
 from .processing_gcnrefine import (
     constant_bone_lengths as _constant_bone_lengths,  # refine()'s argument has the plain name
@@ -711,8 +711,8 @@ class GCNRefineModel(GCNRefinePreTrainedModel):
                 sequence = _constant_bone_lengths(sequence, config.joint_parents, pairs, lengths_from=source)
             if keep_orientation and not correct_globally:
                 sequence = align_orientation(sequence, array[b : b + 1], config.root_joint)
-            if weight < 1:
-                sequence = weigh_changes(sequence, array[b : b + 1], weight, config.full_change_min, config.root_joint)
+            if weight < 1:  # in place: ``sequence`` is refine()'s own (a view of ``refined`` or a new array)
+                _weigh_in_place(sequence, array[b : b + 1], weight, config.full_change_min, config.root_joint)
             refined[b] = sequence[0]
         if sigma > 0:
             refined = smooth_over_time(refined, sigma, config.root_joint)

@@ -313,12 +313,17 @@ def median_change(sequences: np.ndarray, reference: np.ndarray, root: int = 0) -
     """``(B,)`` median over frames and non-root joints of the length of each joint's change (relative to
     the root) from ``reference`` to ``(B, T, V, 3)`` poses: how far a refiner moved a whole sequence."""
     poses, target = _checked_pair(sequences, reference, root)
-    out = np.empty(len(poses))
     joints = [j for j in range(poses.shape[2]) if j != root]
-    for b in range(len(poses)):  # one sequence's temporaries at a time
-        moved, fixed = poses[b], target[b]  # (T, V, 3)
-        change = (moved[:, joints] - moved[:, root : root + 1]) - (fixed[:, joints] - fixed[:, root : root + 1])
-        out[b] = np.median(np.linalg.norm(change, axis=-1)) if change.size else 0.0
+    out = np.zeros(len(poses))
+    if not joints:
+        return out
+    lengths = np.empty((poses.shape[1], len(joints)))  # one sequence's (T, V - 1) at a time
+    for b in range(len(poses)):
+        for start in range(0, poses.shape[1], ALIGN_FRAMES):  # slices of frames bound the temporaries
+            moved, fixed = poses[b, start : start + ALIGN_FRAMES], target[b, start : start + ALIGN_FRAMES]
+            change = (moved[:, joints] - moved[:, root : root + 1]) - (fixed[:, joints] - fixed[:, root : root + 1])
+            lengths[start : start + ALIGN_FRAMES] = np.linalg.norm(change, axis=-1)
+        out[b] = np.median(lengths)
     return out
 
 
@@ -330,15 +335,25 @@ def weigh_changes(
     (``None``: every sequence weighed). With the same root trajectory in both, the root is kept. Returns a
     new float64 array."""
     poses, target = _checked_pair(sequences, reference, root)
+    out = poses.copy()
+    _weigh_in_place(out, target, weight, full_change_min, root)
+    return out
+
+
+def _weigh_in_place(poses: np.ndarray, target: np.ndarray, weight, full_change_min, root: int) -> None:
+    """`weigh_changes` writing into float64 ``poses`` (refine() owns its array: no copy of an hour's poses)."""
     if not (is_nonnegative_number(weight) and weight <= 1):
         raise ValueError(f"weight: expected a number in [0, 1], got {weight!r}")
     if full_change_min is not None and not is_nonnegative_number(full_change_min):
         raise ValueError(f"full_change_min: expected None or a finite number >= 0 (metres), got {full_change_min!r}")
-    out = poses.copy()
     weighed = np.ones(len(poses), bool) if full_change_min is None else median_change(poses, target, root) <= full_change_min
     for b in np.flatnonzero(weighed):
-        out[b] = target[b] + weight * (poses[b] - target[b])
-    return out
+        for start in range(0, poses.shape[1], ALIGN_FRAMES):
+            part = poses[b, start : start + ALIGN_FRAMES]  # a view: updated in place
+            fixed = target[b, start : start + ALIGN_FRAMES]
+            part -= fixed
+            part *= weight
+            part += fixed
 
 
 def fill_missing(
