@@ -68,7 +68,11 @@ def test_default_checkpoint_is_the_long_range_lifter_bank_refiner():
     assert shipped.smoothing_sigma == 4.0
     # A sequence the refiner turns by more than 12 degrees (median) keeps its orientation and bones (same choice).
     assert shipped.global_correction_min_degrees == 12.0
+    # It keeps three quarters of its change where it moves a sequence less than 50 mm (median joint), all of it
+    # beyond (chosen on both held-out subjects, README "Keeping part of the lifter's estimate").
+    assert (shipped.change_weight, shipped.full_change_min) == (0.75, 0.05)
     paper = GCNRefineConfig.from_pretrained(SHIPPED_CHECKPOINTS_DIR / PAPER_CHECKPOINT_NAME)
     assert not paper.constant_bone_lengths and paper.smoothing_sigma == 0  # the paper's model stays as the paper has it
+    assert paper.change_weight == 1.0 and paper.full_change_min is None
     # SemGCN's own refiner smooths too (sigma 4, chosen on its held-out SS1/SS2 motions, README).
     assert GCNRefineConfig.from_pretrained(SHIPPED_CHECKPOINTS_DIR / "gcnrefine-semgcn-h36m").smoothing_sigma == 4.0
