@@ -350,24 +350,28 @@ def choice_lines(results) -> list[str]:
 def combine(args) -> None:
     """The choice rule over several held-out-subject lolo.json files at once (e.g. SS2 with SS1-trained
     candidates and SS1 with SS2-trained ones): each lifter counts once per subject, and only candidates
-    (by name) present in every file compete."""
-    files = [json.loads(Path(path).read_text()) for path in args.lolo]
-    names = set.intersection(*({entry["candidate"] for entry in entries} for entries in files))
-    if not names:
-        raise ValueError(f"--lolo: expected candidate names common to every file, got none in {args.lolo}")
-    results = []
-    for path, entries in zip(args.lolo, files):
-        for entry in entries:
+    (by name) scored on every subject of the files compete, in the order first met (the tie rule)."""
+    results, order, covered = [], [], {}
+    for path in args.lolo:
+        for entry in json.loads(Path(path).read_text()):
             subjects = ",".join(entry.get("val_subjects", []))
             if not subjects:
                 raise ValueError(f"--lolo: {path} is not a held-out-subject run (lolo --val-subjects)")
-            if entry["candidate"] in names:
-                results.append({**entry, "held_out": f"{entry['held_out']}@{subjects}",
-                                "seen": {f"{d}@{subjects}": rows for d, rows in entry["seen"].items()}})
-    order = [e["candidate"] for e in files[0] if e["candidate"] in names]  # the first file's order (tie rule)
-    results.sort(key=lambda e: order.index(e["candidate"]))
+            name = entry["candidate"]
+            if name not in order:
+                order.append(name)
+            covered.setdefault(name, set()).add(subjects)
+            results.append({**entry, "held_out": f"{entry['held_out']}@{subjects}",
+                            "seen": {f"{d}@{subjects}": rows for d, rows in entry["seen"].items()}})
+    every = set.union(*covered.values()) if covered else set()
+    names = [n for n in order if covered[n] == every]
+    if not names:
+        raise ValueError(f"--lolo: expected a candidate scored on every subject {sorted(every)}, got none in {args.lolo}")
+    results = sorted((e for e in results if e["candidate"] in names), key=lambda e: names.index(e["candidate"]))
+    left = [n for n in order if n not in names]
     text = "\n".join([f"Choice over {', '.join(args.lolo)} (each lifter once per held-out subject):", "",
-                       *choice_lines(results)]) + "\n"
+                       *choice_lines(results)]
+                      + ([f"(Not scored on every subject, left out: {', '.join(left)}.)"] if left else [])) + "\n"
     print(text)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
