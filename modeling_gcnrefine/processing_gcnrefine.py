@@ -1,8 +1,7 @@
 """The numpy side of `GCNRefineModel.refine`: input validation, the unit check, NaN filling, the
 long-range refiner's chunk plan (`chunk_plan`), what may follow the network (constant bone lengths,
 the input's orientation, the systematic-turn measure, the weight of the refiner's change, smoothing
-over time), and turning the refined
-array back into the caller's type.
+over time), and turning the refined array back into the caller's type.
 
 Missing keypoints (NaN) are filled before refinement, from the data wherever there is any:
 
