@@ -350,7 +350,8 @@ def choice_lines(results) -> list[str]:
 def combine(args) -> None:
     """The choice rule over several held-out-subject lolo.json files at once (e.g. SS2 with SS1-trained
     candidates and SS1 with SS2-trained ones): each lifter counts once per subject, and only candidates
-    (by name) scored on every subject of the files compete, in the order first met (the tie rule)."""
+    (by name) scored on every subject of the files compete, in the order first met (the tie rule), or only
+    ``--candidates``, in their order."""
     results, order, covered = [], [], {}
     for path in args.lolo:
         for entry in json.loads(Path(path).read_text()):
@@ -364,6 +365,11 @@ def combine(args) -> None:
             results.append({**entry, "held_out": f"{entry['held_out']}@{subjects}",
                             "seen": {f"{d}@{subjects}": rows for d, rows in entry["seen"].items()}})
     every = set.union(*covered.values()) if covered else set()
+    if args.candidates:
+        missing = [n for n in args.candidates if n not in covered]
+        if missing:
+            raise ValueError(f"--candidates: expected names from the files, got {missing}")
+        order = list(args.candidates)  # the order given (the tie rule)
     names = [n for n in order if covered[n] == every]
     if not names:
         raise ValueError(f"--lolo: expected a candidate scored on every subject {sorted(every)}, got none in {args.lolo}")
@@ -560,6 +566,8 @@ def main() -> None:
     val.set_defaults(func=lolo)
     both = commands.add_parser("combine", help="the choice rule over several held-out-subject lolo.json files")
     both.add_argument("--lolo", nargs="+", required=True, metavar="LOLO_JSON", help="lolo.json of lolo --val-subjects runs")
+    both.add_argument("--candidates", nargs="+", default=None, metavar="NAME",
+                      help="only these candidates, in this order (the tie rule's); default: all, in the order first met")
     both.add_argument("--out", default=None, help="write the table here too (markdown)")
     both.set_defaults(func=combine)
     test = commands.add_parser("goals", help="SS3 table and issue 14's goals for one refiner")
