@@ -183,11 +183,6 @@ class GCNRefineConfig(PreTrainedConfig):
         velocity_joint_weights (`list[float]`): 1 for wrists and ankles, 2.5 for elbows and knees, 4 elsewhere.
         loss_symmetry_weight (`float`, defaults to 1.0): absolute length difference of the left/right bone
             pairs (the reference uses the signed difference, which is unbounded below).
-        loss_articulation_weight (`float`, defaults to 0.0): mean per-joint position error of the refined
-            window after what `refine()` does with `bone_lengths_from="input"` and `keep_input_orientation`:
-            each bone at the input window's median length (left/right partners averaged), each frame turned
-            to the input frame's orientation (the rotation held constant in the gradient). Trains the
-            network for the output it gives with articulation-only refinement. Not in the paper.
     """
 
     model_type = "gcnrefine"
@@ -246,7 +241,6 @@ class GCNRefineConfig(PreTrainedConfig):
     loss_velocity_weight: float = 1.0
     velocity_joint_weights: list[float] = field(default_factory=lambda: list(_VELOCITY_WEIGHTS))
     loss_symmetry_weight: float = 1.0  # absolute difference; the reference's signed one is unbounded below
-    loss_articulation_weight: float = 0.0  # not in the paper
 
     def __post_init__(self, **kwargs):
         super().__post_init__(**kwargs)
@@ -383,7 +377,7 @@ class GCNRefineConfig(PreTrainedConfig):
             raise ValueError(
                 f"velocity_joint_weights: expected {n} entries (one per joint), got {len(self.velocity_joint_weights)}"
             )
-        for name in ("loss_mpjpe_weight", "loss_velocity_weight", "loss_symmetry_weight", "loss_articulation_weight"):
+        for name in ("loss_mpjpe_weight", "loss_velocity_weight", "loss_symmetry_weight"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name}: expected a non-negative weight, got {getattr(self, name)!r}")
         self._validate_long_range()

@@ -34,7 +34,6 @@ from transformers.utils import ModelOutput
 from .configuration_gcnrefine import BONE_LENGTH_SOURCES, GCNRefineConfig, is_nonnegative_number
 from .graph import NUM_CLASSES, NUM_SPATIAL_CLASSES, joint_graph, part_graph
 from .processing_gcnrefine import (
-    _topological_order,
     _weigh_in_place,
     align_orientation,
     chunk_plan,
@@ -69,8 +68,6 @@ class GCNRefineOutput(ModelOutput):
         Refined root-relative poses for every frame of the window (root joint exactly 0).
     loss (`torch.FloatTensor`, *optional*): weighted sum of the loss terms, when `labels` are given.
     loss_mpjpe, loss_velocity, loss_symmetry (`torch.FloatTensor`, *optional*): the unweighted terms.
-    loss_articulation (`torch.FloatTensor`, *optional*): the unweighted articulation-only term, when its
-        weight is positive.
     """
 
     loss: torch.FloatTensor | None = None
@@ -78,7 +75,6 @@ class GCNRefineOutput(ModelOutput):
     loss_mpjpe: torch.FloatTensor | None = None
     loss_velocity: torch.FloatTensor | None = None
     loss_symmetry: torch.FloatTensor | None = None
-    loss_articulation: torch.FloatTensor | None = None
 
 
 def _batch_norm(norm: nn.BatchNorm1d, x: torch.Tensor) -> torch.Tensor:
@@ -535,7 +531,7 @@ class GCNRefineModel(GCNRefinePreTrainedModel):
         root_mask[config.root_joint] = 0
         refined = refined * root_mask
 
-        loss = loss_mpjpe = loss_velocity = loss_symmetry = loss_articulation = None
+        loss = loss_mpjpe = loss_velocity = loss_symmetry = None
         if labels is not None:
             if tuple(labels.shape) != tuple(poses_3d.shape):
                 raise ValueError(f"labels: expected shape {tuple(poses_3d.shape)}, got {tuple(labels.shape)}")
@@ -548,50 +544,13 @@ class GCNRefineModel(GCNRefinePreTrainedModel):
                 + config.loss_velocity_weight * loss_velocity
                 + config.loss_symmetry_weight * loss_symmetry
             )
-            if config.loss_articulation_weight > 0:
-                articulation = self._articulation_only(refined, poses)
-                loss_articulation = torch.linalg.vector_norm(articulation - target, dim=-1).mean()
-                loss = loss + config.loss_articulation_weight * loss_articulation
         return GCNRefineOutput(
             loss=loss,
             refined=refined,
             loss_mpjpe=loss_mpjpe,
             loss_velocity=loss_velocity,
             loss_symmetry=loss_symmetry,
-            loss_articulation=loss_articulation,
         )
-
-    def _articulation_only(self, refined: torch.Tensor, poses: torch.Tensor) -> torch.Tensor:
-        """``refined`` ``(B, T, V, 3)`` (root-relative) as articulation-only `refine` returns it for the input
-        window ``poses``: bones at the input's median lengths, each frame turned to the input's orientation."""
-        config = self.config
-        parents = config.joint_parents
-        lengths = torch.zeros(poses.shape[0], poses.shape[2], device=poses.device, dtype=poses.dtype)  # (B, V)
-        for joint, parent in enumerate(parents):
-            if parent >= 0:
-                bone = torch.linalg.vector_norm(poses[:, :, joint] - poses[:, :, parent], dim=-1)  # (B, T)
-                lengths[:, joint] = torch.quantile(bone, 0.5, dim=1)  # np.median (torch.median takes the lower middle)
-        for left, right in zip(config.joints_left, config.joints_right):
-            lengths[:, [left, right]] = lengths[:, [left, right]].mean(dim=1, keepdim=True)
-        rebuilt: list[torch.Tensor | None] = [None] * len(parents)
-        for joint in _topological_order(parents):
-            parent = parents[joint]
-            if parent < 0:
-                rebuilt[joint] = refined[:, :, joint]
-                continue
-            bone = refined[:, :, joint] - refined[:, :, parent]  # (B, T, 3)
-            direction = bone / torch.linalg.vector_norm(bone, dim=-1, keepdim=True).clamp_min(1e-8)
-            rebuilt[joint] = rebuilt[parent] + direction * lengths[:, None, joint, None]
-        fixed = torch.stack(rebuilt, dim=2)  # (B, T, V, 3), root at 0
-        with torch.no_grad():  # the turn is held constant: the gradient shapes the articulation
-            covariance = torch.einsum("btvi,btvj->btij", fixed, poses)  # (B, T, 3, 3)
-            u, _, vh = torch.linalg.svd(covariance)
-            sign = torch.sign(torch.linalg.det(vh.transpose(-1, -2) @ u.transpose(-1, -2)))
-            sign = torch.where(sign == 0, torch.ones_like(sign), sign)
-            correction = torch.ones(*sign.shape, 3, device=poses.device, dtype=poses.dtype)
-            correction[..., 2] = sign
-            rotation = vh.transpose(-1, -2) @ (correction[..., None] * u.transpose(-1, -2))  # V diag(1, 1, d) U^T
-        return torch.einsum("btij,btvj->btvi", rotation, fixed)
 
     def _velocity_loss(self, refined: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Per-joint weighted squared error of frame-to-frame differences (0 for a single frame).

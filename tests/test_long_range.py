@@ -774,33 +774,3 @@ def test_refine_change_weight_argument_config_default_and_gate():
         GCNRefineConfig(full_change_min="x")
     loaded = GCNRefineConfig.from_dict(GCNRefineConfig(change_weight=0.5, full_change_min=0.06).to_dict())
     assert (loaded.change_weight, loaded.full_change_min) == (0.5, 0.06)
-
-
-def test_articulation_loss_scores_the_output_refine_gives_with_articulation_only():
-    from modeling_gcnrefine.processing_gcnrefine import align_orientation, constant_bone_lengths
-
-    torch.manual_seed(0)
-    model = make_long_range(loss_articulation_weight=2.0)
-    rng = np.random.default_rng(7)
-    poses = walking_sequence(30)[None].astype(np.float64)  # an even length: the median between two frames
-    poses -= poses[:, :, :1]
-    refined = poses + rng.normal(scale=0.02, size=poses.shape)
-    refined[:, :, 0] = 0
-    pairs = list(zip(model.config.joints_left, model.config.joints_right))
-    expected = align_orientation(
-        constant_bone_lengths(refined, model.config.joint_parents, pairs, lengths_from=poses), poses
-    )
-    got = model._articulation_only(torch.from_numpy(refined), torch.from_numpy(poses)).numpy()
-    np.testing.assert_allclose(got, expected, atol=1e-9)
-    # In the loss: the weighted term is added, and its gradient reaches the network.
-    x = torch.from_numpy(poses).float()
-    labels = x + 0.01
-    out = model.train()(x, labels=labels)
-    plain = out.loss - 2.0 * out.loss_articulation
-    expected_rest = out.loss_mpjpe + out.loss_velocity + out.loss_symmetry
-    torch.testing.assert_close(plain, expected_rest)
-    out.loss_articulation.backward()
-    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
-    assert make_long_range()(x, labels=labels).loss_articulation is None  # weight 0: not computed
-    with pytest.raises(ValueError, match=r"loss_articulation_weight: expected a non-negative weight, got -1"):
-        GCNRefineConfig(loss_articulation_weight=-1)
