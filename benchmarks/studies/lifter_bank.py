@@ -185,8 +185,11 @@ def parse_variants(args) -> list[dict] | None:
             raise ValueError(f"--variants: expected a JSON object with keys among {POST_FIELDS}, got {text!r}")
         variants.append(variant)
     for variant in variants:
-        # The config's own checks, with their messages.
-        GCNRefineConfig(**variant)
+        try:
+            GCNRefineConfig(**variant)  # the config's own checks
+        except ValueError as error:
+            flag = "--variants" if set(variant) != {"smoothing_sigma"} or args.variants else "--smoothing-sigmas"
+            raise ValueError(f"{flag}: {error}") from None
     return variants or None
 
 
@@ -210,10 +213,7 @@ class BonesOnly:
 
 
 def lolo(args) -> None:
-    for sigma in args.smoothing_sigmas or ():
-        if not (np.isfinite(sigma) and sigma >= 0):  # before any refinement, not after the first run
-            raise ValueError(f"--smoothing-sigmas: expected finite numbers >= 0 (frames), got {sigma!r}")
-    variants = parse_variants(args)
+    variants = parse_variants(args)  # checked before any refinement, not after the first run
     cache: dict = {}
     results = []
     for held_out, name, run in tqdm(args.run, desc="candidates"):

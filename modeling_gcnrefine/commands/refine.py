@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import math
 from dataclasses import dataclass, field
 
+from ..configuration_gcnrefine import is_nonnegative_number
 from ..evaluation.plausibility import plausibility_change
 from ..recipes.files import EXAMPLE_POSES, refine_poses_file
 from ..utils.checks import check_int, check_path
@@ -51,11 +51,11 @@ class RefineOptions:
         check_path("output", self.output)
         check_path("model", self.model, optional=True)
         check_int("batch_size", self.batch_size, 1)
-        if self.fps is not None and not (math.isfinite(self.fps) and self.fps > 0):
+        if self.fps is not None and not (is_nonnegative_number(self.fps) and self.fps > 0):
             raise ValueError(f"fps: expected a finite number > 0 (frames/s), got {self.fps!r}")
-        if self.smoothing_sigma is not None and not (math.isfinite(self.smoothing_sigma) and self.smoothing_sigma >= 0):
+        if self.smoothing_sigma is not None and not is_nonnegative_number(self.smoothing_sigma):
             raise ValueError(f"smoothing_sigma: expected a finite number >= 0 (frames), got {self.smoothing_sigma!r}")
-        if self.change_weight is not None and not 0 <= self.change_weight <= 1:
+        if self.change_weight is not None and not (is_nonnegative_number(self.change_weight) and self.change_weight <= 1):
             raise ValueError(f"change_weight: expected a number in [0, 1], got {self.change_weight!r}")
 
 
